@@ -1,0 +1,303 @@
+"""The backward engine: walk the recorded graph from the outputs in reverse topological
+order (iteratively, with dependency counts: no recursion, so 100k-node chains work), apply
+each node's vector-Jacobian product and hand the results to the next nodes."""
+from __future__ import annotations
+
+from gpugrad.autograd import mode
+from gpugrad.autograd.function import AccumulateGrad, gradient_edge
+from gpugrad.tensor import Tensor
+
+# Called as observer(node, grad_outputs, grad_inputs) after each node runs; empty on the
+# normal path, so recording per-edge gradients (gg.viz, flow reports) costs nothing unless asked.
+observers: list = []
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradients of `tensors` into the .grad of the leaves of their graph."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    roots, grads = _roots(tensors, grad_tensors, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    capture = None
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        capture = {gradient_edge(t): i for i, t in enumerate(inputs)}
+    captured = _run(roots, grads, retain_graph, create_graph, capture)
+    if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
+        for t, g in zip(inputs, captured):
+            if g is not None:
+                _accumulate_into(t, g, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Return d(outputs)/d(inputs) · grad_outputs without touching any .grad."""
+    single_input = isinstance(inputs, Tensor)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if single_input else list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    roots, grads = _roots(outputs, grad_outputs, "grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    capture = {}
+    for i, t in enumerate(inputs):
+        capture.setdefault(gradient_edge(t), []).append(i)
+    captured = _run(roots, grads, retain_graph, create_graph, capture)
+    result = []
+    for i, (t, g) in enumerate(zip(inputs, captured)):
+        if g is None:
+            if materialize_grads:
+                from gpugrad import creation
+
+                g = creation.zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {tuple(t.shape)}) was not used in the graph of the "
+                    "outputs; pass allow_unused=True if this is intended"
+                )
+        elif not create_graph and g.requires_grad:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+def _roots(tensors, grad_tensors, who):
+    from gpugrad import creation
+
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    else:
+        grad_tensors = [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"{who}: got {len(tensors)} tensors but {len(grad_tensors)} gradients")
+    roots, grads = [], []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if t.array.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; output {i} has "
+                    f"shape {tuple(t.shape)}: pass gradient= (the upstream vector) of that shape"
+                )
+            g = creation.ones_like(t)
+        elif not isinstance(g, Tensor):
+            g = Tensor(g, dtype=t.dtype, device=t.device)
+        if tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(
+                f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
+                f"{tuple(t.shape)}"
+            )
+        roots.append(gradient_edge(t))
+        grads.append(g)
+    return roots, grads
+
+
+def _graph(roots):
+    """Dependency counts (edges into each node) of every node reachable from roots."""
+    deps = {}
+    stack = [node for node, _ in roots]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            nxt = edge[0]
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return deps, seen
+
+
+def _needed(seen, capture):
+    """Nodes whose execution can reach a captured edge (autograd.grad runs only those)."""
+    targets = {node for node, _ in capture}
+    needed = {}
+    for start in seen:
+        if start in needed:
+            continue
+        stack = [(start, iter(start.next_edges))]
+        while stack:
+            node, it = stack[-1]
+            for edge in it:
+                if edge is None:
+                    continue
+                nxt = edge[0]
+                if nxt not in needed:
+                    stack.append((nxt, iter(nxt.next_edges)))
+                    break
+            else:
+                stack.pop()
+                needed[node] = any(
+                    e is not None and (needed[e[0]] or e[0] in targets) for e in node.next_edges
+                )
+    return needed
+
+
+def _run(roots, root_grads, retain_graph, create_graph, capture):
+    deps, seen = _graph(roots)
+    needed = _needed(seen, capture) if capture is not None else None
+    buffers: dict = {}
+    for (node, nr), g in zip(roots, root_grads):
+        _add_to_buffer(buffers, node, nr, g)
+    ready = []
+    for node, _ in roots:
+        if deps.get(node, 0) == 0 and node not in ready:
+            ready.append(node)
+    captured = None
+    if capture is not None:
+        size = sum(len(v) if isinstance(v, list) else 1 for v in capture.values())
+        captured = [None] * size
+
+    state = mode.state
+    prev_grad_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            grads = buffers.pop(node, None) or [None] * node.num_outputs
+            if capture is not None:
+                for nr, g in enumerate(grads):
+                    slots = capture.get((node, nr))
+                    if slots is not None and g is not None:
+                        for slot in slots if isinstance(slots, list) else [slots]:
+                            captured[slot] = g
+                if not needed.get(node, False):
+                    _release_subgraph(node, deps, ready, retain_graph)
+                    continue
+            if isinstance(node, AccumulateGrad):
+                _accumulate_leaf(node, grads[0], create_graph)
+                continue
+            if all(g is None for g in grads):  # nothing flowed here: nothing flows on
+                grad_inputs = [None] * len(node.next_edges)
+            else:
+                grad_inputs = _apply_node(node, grads, create_graph)
+            if not retain_graph:
+                node.release()
+            for edge, g in zip(node.next_edges, grad_inputs):
+                if edge is None:
+                    continue
+                nxt, nr = edge
+                if g is not None:
+                    _add_to_buffer(buffers, nxt, nr, g)
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    ready.append(nxt)
+    finally:
+        state.grad_enabled = prev_grad_mode
+    return captured
+
+
+def _release_subgraph(node, deps, ready, retain_graph):
+    """A node autograd.grad does not need: skip it, but count its edges as done."""
+    if not retain_graph and not isinstance(node, AccumulateGrad):
+        node.release()
+    for edge in node.next_edges:
+        if edge is None:
+            continue
+        nxt = edge[0]
+        deps[nxt] -= 1
+        if deps[nxt] == 0:
+            ready.append(nxt)
+
+
+def _add_to_buffer(buffers, node, nr, g):
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * node.num_outputs
+    buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+
+def _apply_node(node, grads, create_graph):
+    from gpugrad import creation
+
+    hooks = node._pre_hooks
+    if hooks:
+        grads = list(grads)
+        for nr, fns in hooks.items():
+            for fn in list(fns):
+                if grads[nr] is None:
+                    continue
+                new = fn(grads[nr])
+                if new is not None:
+                    grads[nr] = new
+    if node.materialize_grads and any(g is None for g in grads):
+        grads = [
+            g if g is not None else creation._zeros_for_output(node, nr) for nr, g in enumerate(grads)
+        ]
+    result = node.fn.backward(node, *grads)
+    if not isinstance(result, tuple):
+        result = (result,)
+    n_inputs = len(node.next_edges)
+    if len(result) < n_inputs:
+        if any(result[i] is not None for i in range(len(result))) or len(result) != 1:
+            raise RuntimeError(
+                f"function {node.name()} returned an incorrect number of gradients "
+                f"(expected {n_inputs}, got {len(result)})"
+            )
+    result = tuple(result) + (None,) * (n_inputs - len(result))
+    out = []
+    for i, (g, edge) in enumerate(zip(result, node.next_edges)):
+        if g is None or edge is None:
+            out.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            g = Tensor._make(g)
+        out.append(_validate_grad(node, i, g))
+    if mode.state.anomaly:
+        from gpugrad.autograd import anomaly
+
+        anomaly.check_node(node, out)
+    if observers:
+        for observer in observers:
+            observer(node, grads, out)
+    return out
+
+
+def _validate_grad(node, i, g):
+    """Reduce a broadcast gradient to its input's shape; cast it to the input's dtype."""
+    from gpugrad.ops import shape as shape_ops
+
+    shape, dtype = node.input_meta[i]
+    if g.array.shape != shape:
+        if not shape_ops.expandable(shape, g.array.shape):
+            raise RuntimeError(
+                f"function {node.name()} returned an invalid gradient at index {i} - got "
+                f"{list(g.shape)} but expected shape compatible with {list(shape)}"
+            )
+        g = shape_ops.sum_to(g, shape)
+    if g.array.dtype != dtype:
+        g = g.to(dtype=dtype.name)
+    return g
+
+
+def _accumulate_leaf(node, g, create_graph):
+    if g is None:
+        return
+    leaf = node.variable
+    if leaf._hooks:
+        for fn in list(leaf._hooks):
+            new = fn(g)
+            if new is not None:
+                g = new
+    _accumulate_into(leaf, g, create_graph)
+
+
+def _accumulate_into(leaf, g, create_graph):
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is None:
+        leaf.grad = Tensor._make(g.array.copy())  # never alias an array the caller may still hold
+    elif leaf.grad.requires_grad:
+        leaf.grad = Tensor._make((leaf.grad.array + g.array))
+    else:
+        leaf.grad.array += g.array
+        leaf.grad._bump_version()

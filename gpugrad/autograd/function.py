@@ -1,0 +1,317 @@
+"""Function (an op with forward / backward / jvp rules) and Node, the recorded graph vertex.
+
+`Function.apply` runs forward without recording, then links the outputs to a Node that
+holds the saved tensors and one edge per input: (next node, which of its outputs).
+Leaves that require grad end in an AccumulateGrad node, cached weakly on the tensor.
+"""
+from __future__ import annotations
+
+import traceback
+import weakref
+
+import numpy as np
+
+from gpugrad.autograd import mode
+from gpugrad.backend import xp_of
+from gpugrad.tensor import Tensor
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class SavedTensor:
+    """What a node keeps of a tensor: its array and graph position, not the Tensor object
+    (a saved output would otherwise hold its own node alive in a cycle)."""
+
+    __slots__ = ("array", "version", "vbox", "leaf", "grad_fn", "output_nr", "requires_grad", "tangent")
+
+    def __init__(self, tensor: Tensor | None, array=None, is_output_of=None, output_nr=0):
+        self.tangent = None if tensor is None else tensor._tangent  # forward-over-reverse needs it
+        if tensor is None:  # an array made in forward (a mask, an index): a constant
+            self.array, self.vbox, self.version, self.leaf = array, None, 0, None
+            self.grad_fn, self.output_nr, self.requires_grad = None, 0, False
+            return
+        self.array, self.vbox, self.version = tensor.array, tensor._vbox, tensor._vbox[0]
+        if is_output_of is not None:  # the node itself is supplied at unpack time
+            self.leaf, self.grad_fn, self.output_nr = None, None, output_nr
+            self.requires_grad = tensor.requires_grad
+        elif tensor.grad_fn is None:
+            self.leaf, self.grad_fn, self.output_nr, self.requires_grad = tensor, None, 0, tensor.requires_grad
+        else:
+            self.leaf, self.grad_fn, self.output_nr = None, tensor.grad_fn, tensor._output_nr
+            self.requires_grad = tensor.requires_grad
+
+    def unpack(self, node: "Node", is_output: bool) -> Tensor:
+        if self.vbox is not None and self.vbox[0] != self.version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{self.array.dtype} {list(self.array.shape)}], which is "
+                f"output 0 of {node.name()}, is at version {self.vbox[0]}; expected version "
+                f"{self.version} instead. Hint: the op whose backward needs it is {node.name()}."
+            )
+        if self.leaf is not None:
+            return self.leaf
+        if is_output:
+            grad_fn = node if self.requires_grad else None
+            t = Tensor._make(self.array, self.requires_grad, grad_fn, self.output_nr, self.vbox)
+        else:
+            t = Tensor._make(self.array, self.requires_grad, self.grad_fn, self.output_nr, self.vbox)
+        if self.tangent is not None and mode.state.fw_level > 0:
+            t._tangent = self.tangent
+        return t
+
+
+class Node:
+    """The backward vertex of one Function call; it is also the `ctx` its rules receive."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.next_edges = ()
+        self.input_meta = ()  # (shape, np dtype) per forward argument, None for non-tensors
+        self.needs_input_grad = ()
+        self.num_outputs = 1
+        self.output_meta = ()  # multi-output nodes: what a missing output gradient looks like
+        self.materialize_grads = True
+        self.non_differentiable = ()
+        self._pre_hooks: dict = {}
+        self._to_save = ()
+        self._saved = None
+        self._saved_is_output = ()
+        self._released = False
+        self.creation_trace = None  # set in anomaly mode: where forward created this node
+
+    def name(self) -> str:
+        return self.fn.__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    # ---- the ctx API ---------------------------------------------------------------
+    def save_for_backward(self, *items):
+        """Save input/output tensors (or arrays) for backward and jvp."""
+        self._to_save = items
+
+    save_for_forward = save_for_backward
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._released:
+            raise RuntimeError(_FREED)
+        if self._saved is None:
+            return ()
+        return tuple(
+            None if s is None else s.unpack(self, is_out)
+            for s, is_out in zip(self._saved, self._saved_is_output)
+        )
+
+    def mark_non_differentiable(self, *outputs):
+        self.non_differentiable = tuple(id(o) for o in outputs)
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors):
+        raise NotImplementedError("gpugrad Functions may not modify their inputs in place")
+
+    def register_prehook(self, hook):
+        return self._pre_hooks.setdefault(0, []).append(hook)
+
+    def release(self):
+        if self._saved is not None:
+            self._saved, self._released = None, True
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((None, 0) if e is None else e for e in self.next_edges)
+
+
+class AccumulateGrad:
+    """Sink node of a leaf that requires grad: adds the incoming gradient to leaf.grad."""
+
+    num_outputs = 1
+    next_edges = ()
+    fn = None
+
+    def __init__(self, leaf: Tensor):
+        self.variable = leaf
+        self._pre_hooks = {}
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+    next_functions = ()
+
+
+def gradient_edge(t: Tensor):
+    """(node, output_nr) that receives the gradient w.r.t. t."""
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    acc = t._accumulator() if t._accumulator is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._accumulator = weakref.ref(acc)
+    return (acc, 0)
+
+
+class FunctionMeta(type):
+    def __init__(cls, name, bases, namespace):
+        super().__init__(name, bases, namespace)
+        cls.__name_backward__ = name + "Backward"
+
+
+class Function(metaclass=FunctionMeta):
+    """Subclass with static forward(ctx, *args), backward(ctx, *grads), jvp(ctx, *tangents);
+    call as MyFunction.apply(*args). With `arrays = True` (gpugrad's own ops) forward takes
+    and returns raw arrays; otherwise, as in PyTorch, it takes and returns Tensors."""
+
+    arrays = False
+    is_view = False  # output shares the first input's memory and version counter
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        state = mode.state
+        grad_on = state.grad_enabled
+        needs = tuple(grad_on and isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires_grad = True in needs
+        forward_ad = (
+            state.fw_level > 0
+            and state.fw_suspended == 0
+            and any(isinstance(a, Tensor) and a._tangent is not None for a in args)
+        )
+        ctx = Node(cls)
+        ctx.needs_input_grad = needs
+        if state.anomaly:
+            ctx.creation_trace = traceback.format_stack()[:-1]
+
+        state.grad_enabled = False
+        state.fw_suspended += 1
+        try:
+            if cls.arrays:
+                raw = cls.forward(ctx, *[a.array if isinstance(a, Tensor) else a for a in args])
+            else:
+                raw = cls.forward(ctx, *args)
+        finally:
+            state.grad_enabled = grad_on
+            state.fw_suspended -= 1
+
+        single = not isinstance(raw, tuple)
+        raw_outputs = (raw,) if single else raw
+        outputs = []
+        for out in raw_outputs:
+            if isinstance(out, Tensor):
+                # a forward that returns one of its inputs unchanged returns an alias
+                out = Tensor._make(out.array, vbox=out._vbox) if any(out is a for a in args) else out
+            elif out is not None:
+                # NumPy turns 0-d results into scalars; a tensor always holds an array
+                out = Tensor._make(out if not isinstance(out, np.generic) else np.asarray(out))
+            outputs.append(out)
+        ctx.num_outputs = len(outputs)
+        if cls.is_view:
+            outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
+
+        if requires_grad:
+            ctx.next_edges = tuple(gradient_edge(a) if need else None for a, need in zip(args, needs))
+            ctx.input_meta = tuple(
+                (a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None for a in args
+            )
+            ctx.output_meta = tuple(
+                None if out is None else (out.array.shape, out.array.dtype, xp_of(out.array))
+                for out in outputs
+            ) if len(outputs) > 1 else ()
+            nondiff = ctx.non_differentiable
+            for nr, out in enumerate(outputs):
+                if out is None or id(out) in nondiff or out.array.dtype.kind != "f":
+                    continue
+                out.requires_grad, out.grad_fn, out._output_nr = True, ctx, nr
+        if requires_grad or forward_ad:
+            _resolve_saved(ctx, args, outputs)
+        if forward_ad:
+            _forward_tangents(cls, ctx, args, outputs)
+        if not requires_grad:
+            ctx._saved = None  # nothing will backprop through it: drop saved arrays now
+        return outputs[0] if single else tuple(outputs)
+
+
+def _resolve_saved(ctx: Node, args, outputs):
+    saved, is_output = [], []
+    for item in ctx._to_save:
+        if item is None:
+            saved.append(None)
+            is_output.append(False)
+            continue
+        entry = None
+        for nr, out in enumerate(outputs):
+            if out is not None and (item is out or item is out.array):
+                entry = SavedTensor(out, is_output_of=ctx, output_nr=nr)
+                is_output.append(True)
+                break
+        if entry is None:
+            is_output.append(False)
+            if isinstance(item, Tensor):
+                entry = SavedTensor(item)
+            else:
+                for a in args:
+                    if isinstance(a, Tensor) and item is a.array:
+                        entry = SavedTensor(a)
+                        break
+                else:
+                    entry = SavedTensor(None, array=item)
+        saved.append(entry)
+    ctx._saved = saved
+    ctx._saved_is_output = tuple(is_output)
+    ctx._to_save = ()
+
+
+def _forward_tangents(cls, ctx: Node, args, outputs):
+    from gpugrad.autograd import forward_ad
+
+    tangents = []
+    for a in args:
+        if not isinstance(a, Tensor):
+            tangents.append(None)
+        elif a._tangent is not None:
+            tangents.append(a._tangent)
+        elif a.array.dtype.kind == "f":
+            tangents.append(Tensor._make(forward_ad.zeros_array_like(a.array)))
+        else:
+            tangents.append(None)
+    if cls.jvp is Function.jvp:
+        raise NotImplementedError(
+            f"forward-mode AD: {cls.__name__} defines no jvp rule "
+            "(add a static jvp(ctx, *tangents) to use it inside forward_ad.dual_level())"
+        )
+    state = mode.state
+    state.fw_suspended += 1
+    try:
+        out_tangents = cls.jvp(ctx, *tangents)
+    finally:
+        state.fw_suspended -= 1
+    if not isinstance(out_tangents, tuple):
+        out_tangents = (out_tangents,)
+    for out, tangent in zip(outputs, out_tangents):
+        if out is not None and tangent is not None and out.array.dtype.kind == "f":
+            forward_ad.attach_tangent(out, tangent)
+    if ctx._saved:
+        for entry, is_out in zip(ctx._saved, ctx._saved_is_output):
+            if is_out and entry is not None:
+                entry.tangent = outputs[entry.output_nr]._tangent

@@ -1,0 +1,256 @@
+"""Creating tensors: gg.tensor, zeros/ones/full/arange/randn/..., the global RNG, dlpack."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpugrad import backend, dtypes
+from gpugrad.tensor import Tensor, _check_can_require_grad
+
+_rng = {"gen": np.random.default_rng()}
+
+
+def manual_seed(seed: int):
+    """Seed gpugrad's generator (random numbers are drawn on the CPU, so every device agrees)."""
+    _rng["gen"] = np.random.default_rng(int(seed))
+    return _rng["gen"]
+
+
+def generator() -> np.random.Generator:
+    return _rng["gen"]
+
+
+def _infer_np_dtype(array: np.ndarray, data) -> np.dtype:
+    kind = array.dtype.kind
+    if kind == "f":
+        return dtypes.DEFAULT_FLOAT.np if not isinstance(data, np.ndarray) else array.dtype
+    if kind in "iu":
+        if isinstance(data, np.ndarray):
+            return array.dtype
+        return np.dtype(np.int64)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    if kind == "c":
+        raise TypeError("tensor: complex numbers are not supported")
+    raise TypeError(
+        f"tensor: data must be numbers, nested sequences of numbers or an array; "
+        f"got {type(data).__name__} holding {array.dtype} values"
+    )
+
+
+def _as_array(data, dtype=None, device=None):
+    """An array for gg.tensor(data, dtype, device): copies, infers dtype as torch does."""
+    np_dtype = None
+    if dtype is not None:
+        dt = dtypes.as_dtype(dtype)
+        if dt.np is None:
+            dtypes._no_bfloat16()
+        np_dtype = dt.np
+    if isinstance(data, Tensor):
+        array = data.array
+        target = backend.as_device(device) if device is not None else data.device
+        array = backend.to_device(array, target)
+        return array.astype(np_dtype if np_dtype is not None else array.dtype, copy=True)
+    if not isinstance(data, np.ndarray) and hasattr(data, "__cuda_array_interface__"):
+        target = backend.as_device(device) if device is not None else backend.device_of(data)
+        array = backend.to_device(data, target)
+        return array.astype(np_dtype if np_dtype is not None else array.dtype, copy=True)
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"tensor: data must be numeric, got {type(data).__name__}")
+    try:
+        host = np.array(data)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"tensor: could not read data as a numeric array: {exc}") from None
+    if np_dtype is None:
+        np_dtype = _infer_np_dtype(host, data)
+    elif host.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: data must be numeric, got {host.dtype} values")
+    host = np.array(host, dtype=np_dtype, order="C")
+    dev = backend.as_device(device)
+    if dev.type == "cpu":
+        return host
+    return backend.to_device(host, dev)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new tensor holding a copy of data (lists, scalars, arrays, tensors)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"size must be non-negative integers, got {tuple(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _finish(array, requires_grad) -> Tensor:
+    t = Tensor._make(array, bool(requires_grad))
+    if requires_grad:
+        _check_can_require_grad(t)
+    return t
+
+
+def _np_dtype(dtype, default=None):
+    dt = dtypes.as_dtype(dtype) if dtype is not None else (default or dtypes.DEFAULT_FLOAT)
+    if dt.np is None:
+        dtypes._no_bfloat16()
+    return dt.np
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of the given size filled with fill_value."""
+    if dtype is None:
+        default = dtypes.result_type(fill_value)
+        dtype = default
+    xp = backend.xp_for(backend.as_device(device))
+    shape = _size((size,) if isinstance(size, (int, np.integer)) else (tuple(size),))
+    with _on(device):
+        array = xp.full(shape, fill_value, dtype=_np_dtype(dtype))
+    return _finish(array, requires_grad)
+
+
+def _filled(value, size, dtype, device, requires_grad):
+    xp = backend.xp_for(backend.as_device(device))
+    with _on(device):
+        array = xp.full(_size(size), value, dtype=_np_dtype(dtype))
+    return _finish(array, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros."""
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones."""
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor (here: zeros)."""
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def _like(t: Tensor, value, dtype, device, requires_grad):
+    return _filled(value, t.shape, dtype or t.dtype, device or t.device, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(t, 0, dtype, device, requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(t, 1, dtype, device, requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(t, 0, dtype, device, requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(t, fill_value, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from start to end (exclusive) by step; int64 unless a bound is a float."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = dtypes.result_type(start, end, step)
+    host = np.arange(start, end, step, dtype=_np_dtype(dtype))
+    return _finish(backend.to_device(host, backend.as_device(device)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    host = np.linspace(start, end, int(steps), dtype=_np_dtype(dtype))
+    return _finish(backend.to_device(host, backend.as_device(device)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    host = np.eye(n, m, dtype=_np_dtype(dtype))
+    return _finish(backend.to_device(host, backend.as_device(device)), requires_grad)
+
+
+def _random(draw, size, dtype, device, requires_grad):
+    np_dtype = _np_dtype(dtype)
+    if np_dtype.kind != "f":
+        raise TypeError(f"random floats need a floating dtype, got {np_dtype}")
+    work = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
+    host = draw(_rng["gen"], _size(size), work).astype(np_dtype, copy=False)
+    return _finish(backend.to_device(host, backend.as_device(device)), requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    return _random(lambda g, s, d: g.standard_normal(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return _random(lambda g, s, d: g.random(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    host = _rng["gen"].integers(low, high, size=_size((tuple(size),)), dtype=np.int64)
+    return _finish(backend.to_device(host.astype(_np_dtype(dtype, dtypes.int64)), backend.as_device(device)), False)
+
+
+def randperm(n, dtype=None, device=None) -> Tensor:
+    host = _rng["gen"].permutation(int(n)).astype(_np_dtype(dtype, dtypes.int64))
+    return _finish(backend.to_device(host, backend.as_device(device)), False)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (it keeps its dtype)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    dtypes.from_numpy(array.dtype)
+    return Tensor._make(array)
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing memory with any DLPack producer (NumPy, CuPy, torch, ...)."""
+    device_type, _ = obj.__dlpack_device__()
+    if device_type == 1:  # kDLCPU
+        array = np.from_dlpack(obj)
+    else:
+        from gpugrad.backend import cupy_backend
+
+        array = cupy_backend.module().from_dlpack(obj)
+    dtypes.from_numpy(array.dtype)
+    return Tensor._make(array)
+
+
+class _on:
+    """Make CuPy allocate on the requested GPU."""
+
+    def __init__(self, device):
+        self.device = backend.as_device(device)
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            from gpugrad.backend import cupy_backend
+
+            self._ctx = cupy_backend.module().cuda.Device(self.device.index)
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            self._ctx.__exit__(*exc)
+
+
+def _zeros_for_output(node, nr) -> Tensor:
+    shape, dtype, xp = node.output_meta[nr]
+    return Tensor._make(xp.zeros(shape, dtype=dtype))

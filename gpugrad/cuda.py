@@ -1,0 +1,26 @@
+"""gg.cuda: is a GPU usable, which one, and waiting for it."""
+from __future__ import annotations
+
+from gpugrad.backend import cupy_backend
+
+
+def is_available() -> bool:
+    """True when CuPy imports and a CUDA device is visible; never raises."""
+    try:
+        return cupy_backend.available()
+    except Exception:  # noqa: BLE001 - availability must never raise
+        return False
+
+
+def device_count() -> int:
+    return cupy_backend.module().cuda.runtime.getDeviceCount() if is_available() else 0
+
+
+def synchronize(device=None):
+    """Wait for all queued GPU work (no-op without a GPU)."""
+    if is_available():
+        cupy_backend.module().cuda.Device().synchronize()
+
+
+def get_device_name(device=None) -> str:
+    return cupy_backend.device_name()

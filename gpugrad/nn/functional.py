@@ -1,0 +1,29 @@
+"""gg.nn.functional: activations and losses under PyTorch's names."""
+from gpugrad.ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
+from gpugrad.ops.linalg import linear, linear_act
+from gpugrad.ops.loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
+    multi_margin_loss, nll_loss,
+)
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softplus", "silu", "softmax", "log_softmax",
+    "linear", "linear_act", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "multi_margin_loss", "dropout",
+]
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (training only)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    from gpugrad import backend, creation
+    from gpugrad.tensor import Tensor
+
+    keep = creation.generator().random(x.shape) >= p
+    scale = (keep / (1 - p)).astype(x.array.dtype)
+    return x * Tensor._make(backend.to_device(scale, x.device))

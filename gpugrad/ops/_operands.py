@@ -1,0 +1,91 @@
+"""Turning op arguments into tensors of one dtype on one device, with errors that name the op."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpugrad import backend, dtypes
+from gpugrad.tensor import Tensor
+
+
+def same_device(name: str, *tensors: Tensor):
+    first = tensors[0]
+    for other in tensors[1:]:
+        if type(other.array) is not type(first.array) or (
+            first.is_cuda and first.array.device.id != other.array.device.id
+        ):
+            raise RuntimeError(
+                f"{name}: expected all tensors on the same device, got {first.device} and {other.device}"
+            )
+
+
+def constant(value, dtype: dtypes.dtype, like: Tensor) -> Tensor:
+    """A 0-d constant tensor for a Python number, on like's device."""
+    if like.is_cuda:
+        xp = backend.xp_of(like.array)
+        with xp.cuda.Device(like.array.device.id):
+            return Tensor._make(xp.asarray(value, dtype=dtype.np))
+    return Tensor._make(np.asarray(value, dtype=dtype.np))
+
+
+def as_tensor(value, like: Tensor | None = None) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        dtype = dtypes.result_type(value)
+        if like is not None:
+            return constant(value, dtype, like)
+        return Tensor._make(np.asarray(value, dtype=dtype.np))
+    if like is not None:
+        return Tensor(value, device=like.device)
+    return Tensor(value)
+
+
+def promote(name: str, *values, floating: bool = False) -> list[Tensor]:
+    """Tensors of the promoted dtype (PyTorch rules) on one device; broadcast shapes checked."""
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:
+        raise TypeError(f"{name}: expected at least one Tensor argument")
+    result = dtypes.result_type(*values)
+    if floating and not result.is_floating_point:
+        result = dtypes.DEFAULT_FLOAT
+    tensors = []
+    for v in values:
+        if isinstance(v, Tensor):
+            if v.array.dtype != result.np:
+                from gpugrad.ops.shape import cast
+
+                v = cast(v, result)
+        elif isinstance(v, (bool, int, float, np.number, np.bool_)):
+            v = constant(v, result, like)
+        else:
+            raise TypeError(
+                f"{name}: unsupported operand type {type(v).__name__} (expected Tensor or number)"
+            )
+        tensors.append(v)
+    if len(tensors) > 1:
+        same_device(name, *tensors)
+        shapes = [t.array.shape for t in tensors]
+        if any(s != shapes[0] for s in shapes[1:]):
+            try:
+                np.broadcast_shapes(*shapes)
+            except ValueError:
+                shown = " and ".join(str(tuple(s)) for s in shapes)
+                raise ValueError(f"{name}: shapes {shown} cannot be broadcast together") from None
+    return tensors
+
+
+def normalize_dims(name: str, dim, ndim: int) -> tuple | None:
+    """dim as a sorted tuple of non-negative axes (None means all)."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(
+                f"{name}: dimension {d} out of range for a tensor of {ndim} dimensions"
+            )
+        out.append(int(d) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: dimension repeated in {dims}")
+    return tuple(sorted(out)) if ndim > 0 else ()

@@ -1,0 +1,203 @@
+"""Activations. Sigmoid, tanh and ReLU run fused kernels in forward and backward; each
+backward is itself a Function (SigmoidBackward, ...) whose own backward is written in
+primitives, so the fused path stays twice differentiable. ReLU saves 1 bit per element."""
+from __future__ import annotations
+
+import math
+
+from gpugrad.autograd.function import Function
+from gpugrad.backend import kernels
+from gpugrad.ops import elementwise as E
+from gpugrad.ops._operands import promote
+from gpugrad.tensor import Tensor
+
+
+class Sigmoid(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = kernels.sigmoid_fwd(x)
+        ctx.save_for_backward(y)  # only the output: dy/dx = y (1 - y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return SigmoidBackward.apply(y, g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return SigmoidBackward.apply(y, t)
+
+
+class SigmoidBackward(Function):
+    """gx = g * y * (1 - y) in one pass."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, y, g):
+        ctx.save_for_backward(y, g)
+        return kernels.sigmoid_bwd(y, g)
+
+    @staticmethod
+    def backward(ctx, u):
+        y, g = ctx.saved_tensors
+        grad_y = u * g * (1 - 2 * y) if ctx.needs_input_grad[0] else None
+        grad_g = u * y * (1 - y) if ctx.needs_input_grad[1] else None
+        return grad_y, grad_g
+
+    @staticmethod
+    def jvp(ctx, ty, tg):
+        y, g = ctx.saved_tensors
+        return ty * g * (1 - 2 * y) + tg * y * (1 - y)
+
+
+class Tanh(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = kernels.tanh_fwd(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return TanhBackward.apply(y, g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return TanhBackward.apply(y, t)
+
+
+class TanhBackward(Function):
+    """gx = g * (1 - y**2) in one pass."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, y, g):
+        ctx.save_for_backward(y, g)
+        return kernels.tanh_bwd(y, g)
+
+    @staticmethod
+    def backward(ctx, u):
+        y, g = ctx.saved_tensors
+        grad_y = -2 * u * g * y if ctx.needs_input_grad[0] else None
+        grad_g = u * (1 - y * y) if ctx.needs_input_grad[1] else None
+        return grad_y, grad_g
+
+    @staticmethod
+    def jvp(ctx, ty, tg):
+        y, g = ctx.saved_tensors
+        return -2 * ty * g * y + tg * (1 - y * y)
+
+
+class Relu(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y, mask = kernels.relu_fwd(x)
+        ctx.save_for_backward(mask)  # 1 bit per element, not x
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return ReluBackward.apply(g, mask)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (mask,) = ctx.saved_tensors
+        return ReluBackward.apply(t, mask)
+
+
+class ReluBackward(Function):
+    """gx = g where the saved bit is set: linear in g, so its backward is itself."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, g, mask):
+        ctx.save_for_backward(mask)
+        return kernels.relu_bwd(g, mask)
+
+    @staticmethod
+    def backward(ctx, u):
+        (mask,) = ctx.saved_tensors
+        return ReluBackward.apply(u, mask), None
+
+    @staticmethod
+    def jvp(ctx, t, _mask):
+        (mask,) = ctx.saved_tensors
+        return ReluBackward.apply(t, mask)
+
+
+def _floating(name, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        (x,) = promote(name, x, floating=True)
+    return x
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e**-x), numerically stable."""
+    return Sigmoid.apply(_floating("sigmoid", x))
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return Tanh.apply(_floating("tanh", x))
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0); saves a bit-packed mask for backward."""
+    return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._make(x.array * (x.array > 0))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    return E.where(x > 0, x, x * negative_slope)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (approximate='tanh': the tanh formula)."""
+    if approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1 + tanh(inner))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + E.erf(x * (1 / math.sqrt(2))))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e**(beta x)) / beta, linear where beta x > threshold."""
+    bx = x * beta
+    # stable: relu(z) + log1p(exp(-|z|)) never exponentiates a large number
+    smooth = (relu(bx) + E.log1p(E.exp(-E.abs(bx)))) / beta
+    return E.where(bx > threshold, x, smooth)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x)."""
+    return x * sigmoid(x)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """x - logsumexp(x, dim): log-probabilities, stable."""
+    from gpugrad.ops.reduce import logsumexp
+
+    x = _floating("log_softmax", x)
+    return x - logsumexp(x, dim, keepdim=True)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x), dim), stable."""
+    return E.exp(log_softmax(x, dim))

@@ -1,0 +1,584 @@
+"""Elementwise arithmetic and math: each Function's forward (arrays), backward (Tensor ops,
+so it is itself differentiable) and jvp stand together. Broadcast gradients are reduced to
+each input's shape by the engine."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpugrad.autograd.function import Function
+from gpugrad.backend import kernels, xp_of
+from gpugrad.ops._operands import promote
+from gpugrad.tensor import Tensor
+
+
+def _add_tangents(*terms):
+    present = [t for t in terms if t is not None]
+    out = present[0]
+    for t in present[1:]:
+        out = out + t
+    return out
+
+
+class Add(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta + tb
+
+
+class Sub(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta - tb
+
+
+class Mul(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return (
+            g * b if ctx.needs_input_grad[0] else None,
+            g * a if ctx.needs_input_grad[1] else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        return ta * b + a * tb
+
+
+class Div(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        grad_a = g / b if ctx.needs_input_grad[0] else None
+        grad_b = -g * a / (b * b) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        return (ta - a * tb / b) / b
+
+
+class Neg(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+    @staticmethod
+    def jvp(ctx, t):
+        return -t
+
+
+class PowScalar(Function):
+    """x ** p for a Python number p."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, p):
+        ctx.p = p
+        ctx.save_for_backward(x)
+        return x**p
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return g * 0, None
+        return g * p * x ** (p - 1) if p != 1 else g, None
+
+    @staticmethod
+    def jvp(ctx, t, _p):
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        return t * 0 if p == 0 else t * p * x ** (p - 1)
+
+
+class Pow(Function):
+    """a ** b for tensors a and b."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a**b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = where(b == 0, 0.0, g * b * a ** (b - 1))
+        if ctx.needs_input_grad[1]:
+            # d/db a**b = a**b log a; PyTorch's convention: 0 where a == 0 and b >= 0
+            grad_b = where((a == 0) & (b >= 0), 0.0, g * y * log(a))
+        return grad_a, grad_b
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b, y = ctx.saved_tensors
+        da = where(b == 0, 0.0, ta * b * a ** (b - 1))
+        db = where((a == 0) & (b >= 0), 0.0, tb * y * log(a))
+        return da + db
+
+
+class Exp(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = xp_of(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return t * y
+
+
+class Log(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / x
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t / x
+
+
+class Log1p(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / (x + 1)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t / (x + 1)
+
+
+class Sqrt(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = xp_of(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g / (2 * y)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return t / (2 * y)
+
+
+class Abs(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * sign(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * sign(x)
+
+
+class Sin(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * cos(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * cos(x)
+
+
+class Cos(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp_of(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -g * sin(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return -t * sin(x)
+
+
+class Erf(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return kernels.erf(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (2 / np.sqrt(np.pi)) * exp(-x * x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * (2 / np.sqrt(np.pi)) * exp(-x * x)
+
+
+class Maximum(Function):
+    """Elementwise max; on ties the gradient is split evenly, as in PyTorch."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp_of(a).maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        share_a = (a > b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        return g * share_a, g * (1 - share_a)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        share_a = (a > b).to(ta.dtype) + (a == b).to(ta.dtype) * 0.5
+        return ta * share_a + tb * (1 - share_a)
+
+
+class Minimum(Function):
+    """Elementwise min; on ties the gradient is split evenly, as in PyTorch."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp_of(a).minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        share_a = (a < b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        return g * share_a, g * (1 - share_a)
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved_tensors
+        share_a = (a < b).to(ta.dtype) + (a == b).to(ta.dtype) * 0.5
+        return ta * share_a + tb * (1 - share_a)
+
+
+class Clamp(Function):
+    """clamp(x, lo, hi) for numbers lo / hi; gradient passes where lo <= x <= hi."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return xp_of(x).clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def _pass(ctx, x):
+        keep = None
+        if ctx.lo is not None:
+            keep = x >= ctx.lo
+        if ctx.hi is not None:
+            keep = (x <= ctx.hi) if keep is None else keep & (x <= ctx.hi)
+        return keep
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return where(Clamp._pass(ctx, x), g, 0.0), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _lo, _hi):
+        (x,) = ctx.saved_tensors
+        return where(Clamp._pass(ctx, x), t, 0.0)
+
+
+class Where(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        return xp_of(a).where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        return (
+            None,
+            where(cond, g, 0.0) if ctx.needs_input_grad[1] else None,
+            where(cond, 0.0, g) if ctx.needs_input_grad[2] else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, _tc, ta, tb):
+        (cond,) = ctx.saved_tensors
+        return where(cond, ta, tb)
+
+
+# ---- public wrappers ------------------------------------------------------------------
+def add(a, b, alpha=1) -> Tensor:
+    """a + alpha * b, broadcasting."""
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Add.apply(*promote("add", a, b))
+
+
+def sub(a, b, alpha=1) -> Tensor:
+    """a - alpha * b, broadcasting."""
+    if alpha != 1:
+        b = mul(b, alpha)
+    return Sub.apply(*promote("sub", a, b))
+
+
+def mul(a, b) -> Tensor:
+    """a * b, broadcasting."""
+    return Mul.apply(*promote("mul", a, b))
+
+
+def div(a, b) -> Tensor:
+    """a / b (true division: integer inputs give float32)."""
+    return Div.apply(*promote("div", a, b, floating=True))
+
+
+def neg(x: Tensor) -> Tensor:
+    """-x."""
+    return Neg.apply(x)
+
+
+def pow(a, b) -> Tensor:  # noqa: A001
+    """a ** b; b a number or a tensor."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if a.array.dtype.kind != "f" and (isinstance(b, float) or b < 0):
+            (a,) = promote("pow", a, floating=True)
+        return PowScalar.apply(a, b)
+    return Pow.apply(*promote("pow", a, b))
+
+
+def _float_unary(name, fn):
+    def op(x: Tensor) -> Tensor:
+        if x.array.dtype.kind != "f":
+            (x,) = promote(name, x, floating=True)
+        return fn.apply(x)
+
+    return op
+
+
+exp = _float_unary("exp", Exp)
+exp.__doc__ = "e ** x, elementwise."
+log = _float_unary("log", Log)
+log.__doc__ = "Natural logarithm, elementwise."
+log1p = _float_unary("log1p", Log1p)
+log1p.__doc__ = "log(1 + x), accurate for small x."
+sqrt = _float_unary("sqrt", Sqrt)
+sqrt.__doc__ = "Square root, elementwise."
+sin = _float_unary("sin", Sin)
+sin.__doc__ = "Sine, elementwise."
+cos = _float_unary("cos", Cos)
+cos.__doc__ = "Cosine, elementwise."
+erf = _float_unary("erf", Erf)
+erf.__doc__ = "Gauss error function, elementwise."
+for _op, _name in ((exp, "exp"), (log, "log"), (log1p, "log1p"), (sqrt, "sqrt"), (sin, "sin"), (cos, "cos"), (erf, "erf")):
+    _op.__name__ = _op.__qualname__ = _name
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    """|x|; gradient sign(x) (0 at 0)."""
+    return Abs.apply(x)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 (no gradient: it is piecewise constant)."""
+    return Tensor._make(xp_of(x.array).sign(x.array))
+
+
+def rsqrt(x: Tensor) -> Tensor:
+    return 1 / sqrt(x)
+
+
+def square(x: Tensor) -> Tensor:
+    return mul(x, x)
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise max of two tensors (ties split the gradient)."""
+    return Maximum.apply(*promote("maximum", a, b))
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise min of two tensors (ties split the gradient)."""
+    return Minimum.apply(*promote("minimum", a, b))
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit x to [min, max] (numbers or tensors)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+
+def where(condition, a, b) -> Tensor:
+    """a where condition else b (broadcasting)."""
+    if not isinstance(condition, Tensor):
+        like = a if isinstance(a, Tensor) else b
+        condition = Tensor._make(xp_of(like.array).asarray(condition, dtype=bool))
+    if condition.array.dtype != np.bool_:
+        condition = Tensor._make(condition.array.astype(bool))
+    a, b = promote("where", a, b)
+    return Where.apply(condition, a, b)
+
+
+def _compare(name, ufunc):
+    def op(a, b) -> Tensor:
+        a, b = promote(name, a, b)
+        return Tensor._make(ufunc(a.array, b.array))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise a {name} b as a bool tensor (no gradient)."
+    return op
+
+
+eq = _compare("eq", lambda a, b: a == b)
+ne = _compare("ne", lambda a, b: a != b)
+lt = _compare("lt", lambda a, b: a < b)
+le = _compare("le", lambda a, b: a <= b)
+gt = _compare("gt", lambda a, b: a > b)
+ge = _compare("ge", lambda a, b: a >= b)
+
+
+def logical_not(x: Tensor) -> Tensor:
+    return Tensor._make(~x.array.astype(bool))
+
+
+def logical_and(a: Tensor, b: Tensor) -> Tensor:
+    return Tensor._make(a.array.astype(bool) & b.array.astype(bool))
+
+
+def logical_or(a: Tensor, b: Tensor) -> Tensor:
+    return Tensor._make(a.array.astype(bool) | b.array.astype(bool))
+
+
+def isfinite(x: Tensor) -> Tensor:
+    return Tensor._make(xp_of(x.array).isfinite(x.array))
+
+
+def isnan(x: Tensor) -> Tensor:
+    return Tensor._make(xp_of(x.array).isnan(x.array))
+
+
+def isinf(x: Tensor) -> Tensor:
+    return Tensor._make(xp_of(x.array).isinf(x.array))

@@ -1,0 +1,249 @@
+"""Losses. Cross-entropy over class indices runs a fused, stable softmax + NLL row kernel
+(SoftmaxXent, with its backward SoftmaxXentBackward written in primitives); every other
+loss is a composition of primitives."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpugrad.autograd.function import Function
+from gpugrad.backend import kernels, xp_of
+from gpugrad.ops import activation as A
+from gpugrad.ops import elementwise as E
+from gpugrad.ops import reduce as R
+from gpugrad.ops import shape as S
+from gpugrad.ops._operands import promote, same_device
+from gpugrad.tensor import Tensor
+
+
+def _onehot(target, like: Tensor) -> Tensor:
+    xp = xp_of(like.array)
+    out = xp.zeros(like.shape, dtype=like.array.dtype)
+    out[xp.arange(like.shape[0]), target] = 1
+    return Tensor._make(out)
+
+
+class SoftmaxXent(Function):
+    """Per-row loss logsumexp(x_i) - x_i[t_i] for a (rows, classes) x."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, target):
+        loss, lse = kernels.softmax_xent_fwd(x, target)
+        ctx.save_for_backward(x, target, lse)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        x, target, lse = ctx.saved_tensors
+        return SoftmaxXentBackward.apply(x, target.array, lse.array, g), None
+
+    @staticmethod
+    def jvp(ctx, tx, _target):
+        x, target, _lse = ctx.saved_tensors
+        p = A.softmax(x, 1)
+        return R.sum(tx * (p - _onehot(target.array, x)), 1)
+
+
+class SoftmaxXentBackward(Function):
+    """gx = (softmax(x) - onehot(t)) * g[:, None] in one pass."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, target, lse, g):
+        ctx.save_for_backward(x, target, g)
+        return kernels.softmax_xent_bwd(x, target, lse, g)
+
+    @staticmethod
+    def backward(ctx, u):
+        x, target, g = ctx.saved_tensors
+        p = A.softmax(x, 1)
+        grad_x = grad_g = None
+        if ctx.needs_input_grad[0]:
+            w = u * S.unsqueeze(g, 1)
+            grad_x = p * (w - R.sum(w * p, 1, keepdim=True))  # softmax's Jacobian-vector product
+        if ctx.needs_input_grad[3]:
+            grad_g = R.sum(u * (p - _onehot(target.array, x)), 1)
+        return grad_x, None, None, grad_g
+
+    @staticmethod
+    def jvp(ctx, tx, _t, _lse, tg):
+        x, target, g = ctx.saved_tensors
+        p = A.softmax(x, 1)
+        jp = p * (tx - R.sum(tx * p, 1, keepdim=True))
+        return jp * S.unsqueeze(g, 1) + (p - _onehot(target.array, x)) * S.unsqueeze(tg, 1)
+
+
+def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return R.mean(loss)
+    if reduction == "sum":
+        return R.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _class_rows(name: str, x: Tensor, target: Tensor):
+    """(rows, classes) logits and (rows,) targets; class dim 1 moved last for N-d inputs."""
+    if x.ndim == 1:
+        return S.unsqueeze(x, 0), S.reshape(target, 1), ()
+    if x.ndim == 2:
+        return x, target, (x.shape[0],)
+    moved = S.permute(x, 0, *range(2, x.ndim), 1)
+    return S.reshape(moved, -1, x.shape[1]), S.reshape(target, -1), tuple(target.shape)
+
+
+def _check_targets(name, target: Tensor, classes: int, ignore_index: int):
+    t = target.array
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= classes))
+    if bool(bad.any()):
+        first = int(t[bad].ravel()[0])
+        raise IndexError(f"{name}: target {first} is out of bounds for {classes} classes")
+    return valid
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits vs class indices (or class probabilities), stable."""
+    (input,) = promote("cross_entropy", input, floating=True)
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=input.device)
+    same_device("cross_entropy", input, target)
+    if target.array.dtype.kind == "f":
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    if target.array.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must be class indices (int) or probabilities, got {target.dtype}")
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"cross_entropy: input of shape {tuple(input.shape)} expects a target of shape "
+            f"{expected}, got {tuple(target.shape)}"
+        )
+    x, t, out_shape = _class_rows("cross_entropy", input, target)
+    classes = x.shape[1]
+    valid = _check_targets("cross_entropy", t, classes, ignore_index)
+    xp = xp_of(x.array)
+    safe = xp.where(valid, t.array, 0).astype(np.int64)
+    row_weight = valid.astype(x.array.dtype)
+    if weight is not None:
+        row_weight = row_weight * weight.array[safe]
+    row_weight = Tensor._make(row_weight)
+    if label_smoothing:
+        logp = A.log_softmax(x, 1)
+        nll = -S.Index.apply(logp, (xp.arange(x.shape[0]), safe))
+        class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
+        smooth = -R.sum(logp * class_w, 1) / classes * Tensor._make(valid.astype(x.array.dtype))
+        rows = nll * row_weight * (1 - label_smoothing) + smooth * label_smoothing
+    else:
+        rows = SoftmaxXent.apply(x, safe) * row_weight
+    if reduction == "mean":
+        return R.sum(rows) / R.sum(row_weight)
+    if reduction == "none":
+        return S.reshape(rows, out_shape)
+    return _reduce("cross_entropy", rows, reduction)
+
+
+def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
+    if tuple(target.shape) != tuple(x.shape):
+        raise ValueError(
+            f"cross_entropy: probability targets must match input shape {tuple(x.shape)}, got {tuple(target.shape)}"
+        )
+    classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    logp = A.log_softmax(x, 1 if x.ndim > 1 else 0)
+    if weight is not None:
+        shape = (1, classes) + (1,) * (x.ndim - 2) if x.ndim > 1 else (classes,)
+        logp = logp * S.reshape(weight, shape)
+    rows = -R.sum(logp * target, 1 if x.ndim > 1 else 0)
+    return _reduce("cross_entropy", rows, reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities at the target classes."""
+    x, t, out_shape = _class_rows("nll_loss", input, target)
+    valid = _check_targets("nll_loss", t, x.shape[1], ignore_index)
+    xp = xp_of(x.array)
+    safe = xp.where(valid, t.array, 0).astype(np.int64)
+    row_weight = valid.astype(x.array.dtype)
+    if weight is not None:
+        row_weight = row_weight * weight.array[safe]
+    row_weight = Tensor._make(row_weight)
+    rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
+    if reduction == "mean":
+        return R.sum(rows) / R.sum(row_weight)
+    if reduction == "none":
+        return S.reshape(rows, out_shape)
+    return _reduce("nll_loss", rows, reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"l1_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
+    return _reduce("l1_loss", E.abs(input - target), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None, reduction: str = "mean",  # noqa: A002
+                                     pos_weight=None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable formula."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
+        )
+    # stable: log(1 + e^-x) = log1p(exp(-|x|)) + relu(-x)
+    log_sig_neg = E.log1p(E.exp(-E.abs(input))) + A.relu(-input)
+    if pos_weight is None:
+        loss = (1 - target) * input + log_sig_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * log_sig_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-(y log p + (1 - y) log(1 - p)), logs clamped at -100 as in PyTorch."""
+    log_p = E.clamp(E.log(input), min=-100)
+    log_q = E.clamp(E.log(1 - input), min=-100)
+    loss = -(target * log_p + (1 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,  # noqa: A002
+                      weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """Multiclass SVM hinge loss: sum_{j != y} max(0, margin - x_y + x_j)**p / classes."""
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    x = S.unsqueeze(input, 0) if input.ndim == 1 else input
+    t = S.reshape(target, 1) if input.ndim == 1 else target
+    classes = x.shape[1]
+    _check_targets("multi_margin_loss", t, classes, ignore_index=-(10**18))
+    xp = xp_of(x.array)
+    rows = xp.arange(x.shape[0])
+    picked = S.unsqueeze(S.Index.apply(x, (rows, t.array)), 1)
+    hinge = A.relu(margin - picked + x)
+    if p == 2:
+        hinge = hinge * hinge
+    others = xp.ones(x.shape, dtype=x.array.dtype)
+    others[rows, t.array] = 0
+    if weight is not None:
+        others = others * weight.array[t.array][:, None]
+    per_row = R.sum(hinge * Tensor._make(others), 1) / classes
+    if input.ndim == 1:
+        per_row = S.reshape(per_row, ())
+    return _reduce("multi_margin_loss", per_row, reduction)

@@ -1,0 +1,208 @@
+"""Reductions. sum and amax/amin carry rules; mean, var, logsumexp and max(dim) are
+compositions (max(dim) gathers the winner, so the whole gradient routes to it)."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from gpugrad.autograd.function import Function
+from gpugrad.backend import xp_of
+from gpugrad.ops import elementwise as E
+from gpugrad.ops import shape as S
+from gpugrad.ops._operands import normalize_dims, promote
+from gpugrad.tensor import Tensor
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _keep_shape(shape, dims):
+    return tuple(1 if (dims is None or i in dims) else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.input_shape, ctx.keep_shape = x.shape, _keep_shape(x.shape, dims)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return x.sum(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return S.expand(S.reshape(g, ctx.keep_shape), *ctx.input_shape), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _dims, _keepdim):
+        return sum(t, ctx.dims, ctx.keepdim)
+
+
+class Amax(Function):
+    """Max over dims; tied maxima share the gradient evenly (PyTorch's amax / max())."""
+
+    arrays = True
+    reduce = "max"
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        y = (x.max if ctx.fn.reduce == "max" else x.min)(axis=dims, keepdims=True)
+        ctx.save_for_backward(x, y)
+        ctx.dims, ctx.keepdim = dims, keepdim
+        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if dims is not None and i not in dims])
+
+    @staticmethod
+    def _share(ctx, x, y_keep):
+        winners = (x == y_keep).to(x.dtype)
+        return winners / sum(winners, ctx.dims, keepdim=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y_keep = ctx.saved_tensors
+        g_keep = S.reshape(g, y_keep.shape)
+        return g_keep * Amax._share(ctx, x, y_keep), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _dims, _keepdim):
+        x, y_keep = ctx.saved_tensors
+        out = sum(t * Amax._share(ctx, x, y_keep), ctx.dims, keepdim=True)
+        if ctx.keepdim:
+            return out
+        return S.reshape(out, [s for i, s in enumerate(x.shape) if ctx.dims is not None and i not in ctx.dims])
+
+
+class Amin(Amax):
+    reduce = "min"
+
+
+# ---- public wrappers ------------------------------------------------------------------
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+    """Sum over dim (int, tuple or None = all)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.array.dtype.kind in "biu":
+        x = x.to("int64")
+    return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Mean over dim (int, tuple or None = all)."""
+    if x.array.dtype.kind != "f":
+        raise RuntimeError(f"mean: expected a floating point tensor, got {x.dtype}")
+    dims = normalize_dims("mean", dim, x.ndim)
+    count = _count(x, dims)
+    return sum(x, dims, keepdim) / count
+
+
+def _count(x: Tensor, dims) -> int:
+    if dims is None:
+        return int(x.array.size)
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    return n
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
+    """Variance over dim with Bessel's correction by default (correction=1)."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = normalize_dims("var", dim, x.ndim)
+    centered = x - mean(x, dims, keepdim=True)
+    return sum(centered * centered, dims, keepdim) / max(_count(x, dims) - correction, 0)
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
+    """Standard deviation: sqrt(var)."""
+    return E.sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Max over dim; ties share the gradient."""
+    return _extreme(Amax, "amax", x, dim, keepdim)
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Min over dim; ties share the gradient."""
+    return _extreme(Amin, "amin", x, dim, keepdim)
+
+
+def _extreme(fn, name, x, dim, keepdim):
+    if x.array.size == 0:
+        raise RuntimeError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+    dims = normalize_dims(name, dim, x.ndim)
+    if x.array.dtype.kind != "f":
+        method = x.array.max if fn is Amax else x.array.min
+        return Tensor._make(method(axis=dims, keepdims=keepdim))
+    return fn.apply(x, dims, keepdim)
+
+
+def _arg(name, x, dim, keepdim, pick):
+    if dim is None:
+        return Tensor._make(pick(x.array.reshape(-1), axis=0))
+    d = normalize_dims(name, dim, x.ndim)[0]
+    return Tensor._make(pick(x.array, axis=d, keepdims=keepdim))
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) maximum."""
+    return _arg("argmax", x, dim, keepdim, xp_of(x.array).argmax)
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) minimum."""
+    return _arg("argmin", x, dim, keepdim, xp_of(x.array).argmin)
+
+
+def _max_min(name, reduce_all, pick, x, dim, keepdim):
+    if dim is None:
+        return reduce_all(x)
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+        return (E.maximum if name == "max" else E.minimum)(x, dim)
+    if x.ndim == 0:
+        return values_indices(x, Tensor._make(xp_of(x.array).zeros((), dtype="int64")))
+    d = normalize_dims(name, dim, x.ndim)[0]
+    index = Tensor._make(pick(x.array, axis=d, keepdims=True))
+    values = gather(x, d, index)
+    if not keepdim:
+        values, index = S.squeeze(values, d), S.squeeze(index, d)
+    return values_indices(values, index)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """max() of all elements, or (values, indices) over dim: the winner takes the gradient."""
+    return _max_min("max", amax, xp_of(x.array).argmax, x, dim, keepdim)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """min() of all elements, or (values, indices) over dim: the winner takes the gradient."""
+    return _max_min("min", amin, xp_of(x.array).argmin, x, dim, keepdim)
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """out[i][j][k] = x[i][index[i][j][k]][k] (for dim=1); the gradient scatter-adds back."""
+    d = normalize_dims("gather", dim, x.ndim)[0]
+    if index.ndim != x.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim}")
+    xp = xp_of(x.array)
+    grids = xp.ogrid[tuple(slice(0, s) for s in index.shape)] if index.ndim > 1 else [xp.arange(index.shape[0])]
+    items = tuple(index.array if i == d else grids[i] for i in range(x.ndim))
+    return S.Index.apply(x, items)
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x), dim)), stable: the max is subtracted first."""
+    (x,) = promote("logsumexp", x, floating=True)
+    dims = normalize_dims("logsumexp", dim, x.ndim)
+    xp = xp_of(x.array)
+    shift = x.array.max(axis=dims, keepdims=True) if x.array.size else xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
+    shift = Tensor._make(xp.where(xp.isfinite(shift), shift, 0))
+    out = E.log(sum(E.exp(x - shift), dims, keepdim=True)) + shift
+    return out if keepdim else S.reshape(out, [s for i, s in enumerate(x.shape) if i not in dims])
+
+
+def all(x: Tensor, dim=None) -> Tensor:  # noqa: A001
+    return Tensor._make(x.array.astype(bool).all(axis=dim))
+
+
+def any(x: Tensor, dim=None) -> Tensor:  # noqa: A001
+    return Tensor._make(x.array.astype(bool).any(axis=dim))
+

@@ -1,0 +1,437 @@
+"""Shape ops: reshape, permute, expand / sum_to (each the other's gradient), cat, indexing,
+dtype and device copies. They are linear, so jvp applies the op itself to the tangent."""
+from __future__ import annotations
+
+import numpy as np
+
+from gpugrad import backend, dtypes
+from gpugrad.autograd.function import Function
+from gpugrad.backend import kernels
+from gpugrad.ops._operands import normalize_dims, same_device
+from gpugrad.tensor import Tensor
+
+
+def expandable(shape: tuple, target: tuple) -> bool:
+    """True when an array of `shape` broadcasts to `target`."""
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s != t and s != 1:
+            return False
+    return True
+
+
+class Reshape(Function):
+    arrays = True
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.input_shape, ctx.shape = x.shape, shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return reshape(g, ctx.input_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _shape):
+        return reshape(t, ctx.shape)
+
+
+class Permute(Function):
+    arrays = True
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return permute(g, tuple(int(i) for i in np.argsort(ctx.dims))), None
+
+    @staticmethod
+    def jvp(ctx, t, _dims):
+        return permute(t, ctx.dims)
+
+
+class Expand(Function):
+    arrays = True
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.input_shape, ctx.shape = x.shape, shape
+        return backend.xp_of(x).broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return sum_to(g, ctx.input_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _shape):
+        return expand(t, *ctx.shape)
+
+
+class SumTo(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.input_shape, ctx.shape = x.shape, shape
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
+        )
+        out = x.sum(axis=axes, keepdims=True) if axes else x
+        return out.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return expand(g, *ctx.input_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _shape):
+        return sum_to(t, ctx.shape)
+
+
+class Cat(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
+        return backend.xp_of(xs[0]).concatenate(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        pieces, start = [], 0
+        for size in ctx.sizes:
+            index = [slice(None)] * g.ndim
+            index[ctx.dim] = slice(start, start + size)
+            pieces.append(g[tuple(index)])
+            start += size
+        return (None, *pieces)
+
+    @staticmethod
+    def jvp(ctx, _dim, *ts):
+        return cat(ts, ctx.dim)
+
+
+class Index(Function):
+    """x[index]; the gradient scatters back with addition (repeated indices accumulate)."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.index, ctx.input_shape = index, x.shape
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        return IndexBackward.apply(g, ctx.index, ctx.input_shape), None
+
+    @staticmethod
+    def jvp(ctx, t, _index):
+        return Index.apply(t, ctx.index)
+
+
+class BasicIndex(Index):
+    """x[ints, slices, None, ...]: a view, and each element is picked at most once."""
+
+    is_view = True
+
+
+class IndexBackward(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, g, index, shape):
+        ctx.index, ctx.shape = index, shape
+        out = backend.xp_of(g).zeros(shape, dtype=g.dtype)
+        kernels.scatter_add(out, index, g)
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return Index.apply(gg, ctx.index), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _index, _shape):
+        return IndexBackward.apply(t, ctx.index, ctx.shape)
+
+
+class IndexPut(Function):
+    """A copy of x with x[index] = value (what `x[index] = value` records)."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, index, value):
+        ctx.index, ctx.value_shape = index, value.shape
+        out = x.copy()
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        grad_x = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_x = IndexPut.apply(g, ctx.index, _zeros_scalar(g))
+        if ctx.needs_input_grad[2]:
+            grad_value = sum_to(Index.apply(g, ctx.index), ctx.value_shape)
+        return grad_x, None, grad_value
+
+    @staticmethod
+    def jvp(ctx, tx, _index, tv):
+        return IndexPut.apply(tx, ctx.index, tv)
+
+
+def _zeros_scalar(like: Tensor) -> Tensor:
+    return Tensor._make(backend.xp_of(like.array).zeros((), dtype=like.array.dtype))
+
+
+class Cast(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.input_dtype, ctx.dtype = dtypes.from_numpy(x.dtype), dtype
+        return x.astype(dtype.np)
+
+    @staticmethod
+    def backward(ctx, g):
+        return cast(g, ctx.input_dtype), None
+
+    @staticmethod
+    def jvp(ctx, t, _dtype):
+        return cast(t, ctx.dtype)
+
+
+class ToDevice(Function):
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.input_device, ctx.device = backend.device_of(x), device
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return to_device(g, ctx.input_device), None
+
+    @staticmethod
+    def jvp(ctx, t, _device):
+        return to_device(t, ctx.device)
+
+
+# ---- public wrappers ------------------------------------------------------------------
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    """The same elements in a new shape (one dimension may be -1)."""
+    shape = _shape_arg(shape)
+    if shape == x.array.shape:
+        return x
+    try:
+        np.empty(x.array.shape, dtype=np.bool_).reshape(shape)  # validate without touching data
+    except ValueError:
+        raise RuntimeError(
+            f"reshape: shape {list(shape)} is invalid for input of size {x.array.size} "
+            f"(shape {tuple(x.shape)})"
+        ) from None
+    return Reshape.apply(x, shape)
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    """Alias of reshape."""
+    return reshape(x, *shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:start] + (int(np.prod(x.shape[start : end + 1])),) + x.shape[end + 1 :]
+    return reshape(x, shape)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    """Reorder dimensions."""
+    dims = _shape_arg(dims)
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {tuple(x.shape)}")
+    return Permute.apply(x, tuple(d % x.ndim for d in dims))
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions."""
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    dims = list(range(x.ndim))
+    a, b = normalize_dims("transpose", dim0, x.ndim)[0], normalize_dims("transpose", dim1, x.ndim)[0]
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(x, tuple(dims))
+
+
+def t(x: Tensor) -> Tensor:
+    """Transpose of a matrix (<= 2-D)."""
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {tuple(x.shape)}")
+    return x if x.ndim < 2 else transpose(x, 0, 1)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dimension at dim."""
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dimension {dim} out of range for {x.ndim}-d tensor")
+    dim = dim % (x.ndim + 1)
+    return Reshape.apply(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    """Remove size-1 dimensions (all, or the given ones)."""
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        dims = normalize_dims("squeeze", dim, x.ndim)
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return x if shape == x.shape else Reshape.apply(x, shape)
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    """Broadcast to a larger shape without copying (-1 keeps a dimension)."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    if not expandable(x.shape, shape):
+        raise ValueError(f"expand: shape {tuple(x.shape)} cannot be expanded to {shape}")
+    return x if shape == x.shape else Expand.apply(x, shape)
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, *other.shape)
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    return expand(x, *shape)
+
+
+def sum_to(x: Tensor, shape) -> Tensor:
+    """Sum a broadcast tensor back down to `shape` (the gradient of expand)."""
+    shape = tuple(shape)
+    return x if x.shape == shape else SumTo.apply(x, shape)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    from gpugrad.ops._operands import promote
+
+    tensors = promote("cat", *tensors) if len(tensors) > 1 else tensors
+    ref = tensors[0]
+    d = normalize_dims("cat", dim, ref.ndim)[0]
+    for i, other in enumerate(tensors[1:], 1):
+        if other.ndim != ref.ndim or any(
+            a != b for k, (a, b) in enumerate(zip(ref.shape, other.shape)) if k != d
+        ):
+            raise ValueError(
+                f"cat: tensor {i} has shape {tuple(other.shape)}, which does not match "
+                f"{tuple(ref.shape)} outside dimension {d}"
+            )
+    return Cat.apply(d, *tensors)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for i, other in enumerate(tensors[1:], 1):
+        if other.shape != tensors[0].shape:
+            raise ValueError(
+                f"stack: tensor {i} has shape {tuple(other.shape)} but tensor 0 has {tuple(tensors[0].shape)}"
+            )
+    return cat([unsqueeze(x, dim) for x in tensors], dim)
+
+
+def _index_array(x: Tensor, value):
+    if isinstance(value, Tensor):
+        if value.array.dtype.kind not in "biu":
+            raise IndexError(f"tensors used as indices must be long or bool, got {value.dtype}")
+        same_device("indexing", x, value)
+        return value.array
+    if isinstance(value, (list, np.ndarray)):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biu":
+            raise IndexError(f"index arrays must hold integers or bools, got {array.dtype}")
+        return backend.to_device(array, x.device)
+    return value
+
+
+def _normalize_index(x: Tensor, index):
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(_index_array(x, item) for item in items)
+    basic = all(
+        item is None or item is Ellipsis or isinstance(item, (int, np.integer, slice))
+        for item in items
+    )
+    return (items if isinstance(index, tuple) else items[0]), basic
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """x[index]: basic and integer/bool-array indexing, gradients scatter-added back."""
+    index, basic = _normalize_index(x, index)
+    try:
+        np.empty(x.shape, dtype=np.bool_)[index if basic else _host_index(index)]
+    except IndexError as exc:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+    return (BasicIndex if basic else Index).apply(x, index)
+
+
+def _host_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(backend.to_device(i, backend.Device("cpu")) if hasattr(i, "__cuda_array_interface__") else i for i in items)
+    return items if isinstance(index, tuple) else items[0]
+
+
+def index_put(x: Tensor, index, value) -> Tensor:
+    """A copy of x with x[index] = value (differentiable in x and value)."""
+    from gpugrad.ops._operands import as_tensor
+
+    index, _ = _normalize_index(x, index)
+    value = as_tensor(value, like=x)
+    same_device("index_put", x, value)
+    if value.array.dtype != x.array.dtype:
+        value = cast(value, x.dtype)
+    return IndexPut.apply(x, index, value)
+
+
+def cast(x: Tensor, dtype: dtypes.dtype) -> Tensor:
+    """A copy of x with another dtype (differentiable between float dtypes)."""
+    if dtype.np is None:
+        dtypes._no_bfloat16()
+    if x.array.dtype == dtype.np:
+        return x
+    if not dtype.is_floating_point:
+        return Tensor._make(x.array.astype(dtype.np))
+    return Cast.apply(x, dtype)
+
+
+def to_device(x: Tensor, device: backend.Device) -> Tensor:
+    """A copy of x on another device (gradients flow back to x's device)."""
+    if x.device == device:
+        return x
+    return ToDevice.apply(x, device)

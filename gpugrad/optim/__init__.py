@@ -1,0 +1,1 @@
+"""gg.optim: optimizers."""
