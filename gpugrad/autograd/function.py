@@ -15,6 +15,10 @@ from gpugrad.autograd import mode
 from gpugrad.backend import xp_of
 from gpugrad.tensor import Tensor
 
+# Called as observer(node, outputs) after each recorded Function call; empty on the normal
+# path (gpugrad.autograd.record fills it while recording values for pictures).
+forward_observers: list = []
+
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -249,6 +253,9 @@ class Function(metaclass=FunctionMeta):
             _forward_tangents(cls, ctx, args, outputs)
         if not requires_grad:
             ctx._saved = None  # nothing will backprop through it: drop saved arrays now
+        elif forward_observers:
+            for observer in forward_observers:
+                observer(ctx, outputs)
         return outputs[0] if single else tuple(outputs)
 
 
