@@ -23,7 +23,7 @@ def _flat_outputs(fn, inputs):
 
 
 def _host(t: Tensor) -> np.ndarray:
-    return np.asarray(t.detach().cpu().array, dtype=np.float64)
+    return np.array(t.detach().cpu().array, dtype=np.float64)  # a copy: outputs may alias inputs
 
 
 def _numerical(fn, inputs, i, eps):

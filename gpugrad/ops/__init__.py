@@ -39,6 +39,7 @@ def _inplace(name, fn):
         if mode.state.grad_enabled and self.requires_grad:
             # the op may save its input for backward: give it a snapshot, not the buffer we overwrite
             operand = Tensor._make(self.array.copy(), True, self.grad_fn, self._output_nr)
+            operand._tangent = self._tangent
         result = fn(operand, *args, **kwargs)
         records = mode.state.grad_enabled and result.requires_grad
         if records and self._base is not None and self._base.requires_grad:
@@ -59,6 +60,10 @@ def _inplace(name, fn):
         self._bump_version()
         if records:
             self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
+        if result._tangent is not None:
+            from gpugrad.autograd import forward_ad
+
+            forward_ad.attach_tangent(self, result._tangent)
         return self
 
     method.__name__ = name

@@ -40,7 +40,7 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     return Tensor(value)
 
 
-def promote(name: str, *values, floating: bool = False) -> list[Tensor]:
+def promote(name: str, *values, floating: bool = False, broadcast: bool = True) -> list[Tensor]:
     """Tensors of the promoted dtype (PyTorch rules) on one device; broadcast shapes checked."""
     like = next((v for v in values if isinstance(v, Tensor)), None)
     if like is None:
@@ -65,7 +65,7 @@ def promote(name: str, *values, floating: bool = False) -> list[Tensor]:
     if len(tensors) > 1:
         same_device(name, *tensors)
         shapes = [t.array.shape for t in tensors]
-        if any(s != shapes[0] for s in shapes[1:]):
+        if broadcast and any(s != shapes[0] for s in shapes[1:]):
             try:
                 np.broadcast_shapes(*shapes)
             except ValueError:

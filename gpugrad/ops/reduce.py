@@ -2,6 +2,7 @@
 compositions (max(dim) gathers the winner, so the whole gradient routes to it)."""
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from gpugrad.autograd.function import Function
@@ -107,7 +108,7 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=No
         correction = 1 if unbiased is None or unbiased else 0
     dims = normalize_dims("var", dim, x.ndim)
     centered = x - mean(x, dims, keepdim=True)
-    return sum(centered * centered, dims, keepdim) / max(_count(x, dims) - correction, 0)
+    return sum(centered * centered, dims, keepdim) / builtins.max(_count(x, dims) - correction, 0)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:

@@ -340,7 +340,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     from gpugrad.ops._operands import promote
 
-    tensors = promote("cat", *tensors) if len(tensors) > 1 else tensors
+    tensors = promote("cat", *tensors, broadcast=False) if len(tensors) > 1 else tensors
     ref = tensors[0]
     d = normalize_dims("cat", dim, ref.ndim)[0]
     for i, other in enumerate(tensors[1:], 1):

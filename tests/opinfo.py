@@ -1,0 +1,258 @@
+"""One table of every op. Each entry's `fn(m, *inputs)` runs with m = gpugrad or torch (the
+same lambda serves both, so parity is one call); `ref` is a NumPy reference; `sample(rng)`
+returns float64 / int64 NumPy inputs away from kinks. tests/test_ops.py drives forward,
+gradcheck, jvp, gradgradcheck and torch-parity tests from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import erf as _erf_scalar
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class OpInfo:
+    name: str
+    fn: Callable  # fn(m, *tensors) with m = gpugrad or torch
+    sample: Callable  # sample(rng) -> list of np arrays (float64 inputs get requires_grad)
+    ref: Callable | None = None  # ref(*np arrays) -> np array (or tuple)
+    gradgrad: bool = True
+    jvp: bool = True
+    torch: bool = True
+    nondiff: tuple = ()  # indices of float inputs that are constants (class weights, ...)
+
+
+def F(m):
+    return m.nn.functional
+
+
+def randn(rng, *shape):
+    return rng.standard_normal(shape)
+
+
+def away(rng, *shape, points=(0.0,), margin=0.15):
+    """Normal samples pushed at least `margin` away from non-differentiable points."""
+    x = rng.standard_normal(shape)
+    for p in points:
+        close = np.abs(x - p) < margin
+        x = np.where(close, p + np.sign(x - p + 1e-12) * margin * 2, x)
+    return x
+
+
+def positive(rng, *shape, low=0.3):
+    return rng.uniform(low, 2.0, shape)
+
+
+def distinct(rng, *shape):
+    """Values with no ties (max / min / sort pick a unique winner)."""
+    return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.37 - 1.0 + rng.uniform(0, 0.05, shape)
+
+
+def labels(rng, n, classes):
+    return rng.integers(0, classes, size=n).astype(np.int64)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+_erf = np.vectorize(_erf_scalar)
+
+
+def _softplus(x):
+    return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+
+
+def _ce(x, t, w=None):
+    logp = _log_softmax(x, 1)
+    rows = -logp[np.arange(len(t)), t]
+    if w is None:
+        return rows.mean()
+    return (rows * w[t]).sum() / w[t].sum()
+
+
+def _margin(x, t, p=1, margin=1.0):
+    n, c = x.shape
+    h = np.maximum(0, margin - x[np.arange(n), t][:, None] + x) ** p
+    h[np.arange(n), t] = 0
+    return (h.sum(1) / c).mean()
+
+
+OPS: list[OpInfo] = [
+    # ---- elementwise ---------------------------------------------------------------------
+    OpInfo("add", lambda m, a, b: a + b, lambda r: [randn(r, 3, 4), randn(r, 4)], lambda a, b: a + b),
+    OpInfo("add_scalar", lambda m, x: x + 2.5, lambda r: [randn(r, 3)], lambda x: x + 2.5),
+    OpInfo("add_alpha", lambda m, a, b: m.add(a, b, alpha=2.0), lambda r: [randn(r, 3), randn(r, 3)], lambda a, b: a + 2 * b),
+    OpInfo("sub", lambda m, a, b: a - b, lambda r: [randn(r, 3, 4), randn(r, 3, 1)], lambda a, b: a - b),
+    OpInfo("rsub_scalar", lambda m, x: 2 - x, lambda r: [randn(r, 4)], lambda x: 2 - x),
+    OpInfo("mul", lambda m, a, b: a * b, lambda r: [randn(r, 2, 3), randn(r, 2, 3)], lambda a, b: a * b),
+    OpInfo("mul_broadcast", lambda m, a, b: a * b, lambda r: [randn(r, 2, 1, 3), randn(r, 4, 1)], lambda a, b: a * b),
+    OpInfo("div", lambda m, a, b: a / b, lambda r: [randn(r, 2, 3), away(r, 2, 3, margin=0.4)], lambda a, b: a / b),
+    OpInfo("rdiv_scalar", lambda m, x: 1.5 / x, lambda r: [away(r, 4, margin=0.4)], lambda x: 1.5 / x),
+    OpInfo("neg", lambda m, x: -x, lambda r: [randn(r, 3)], lambda x: -x),
+    OpInfo("pow_scalar", lambda m, x: x**3, lambda r: [randn(r, 4)], lambda x: x**3),
+    OpInfo("pow_frac", lambda m, x: x**2.5, lambda r: [positive(r, 4)], lambda x: x**2.5),
+    OpInfo("pow_tensor", lambda m, a, b: a**b, lambda r: [positive(r, 3), randn(r, 3)], lambda a, b: a**b),
+    OpInfo("rpow", lambda m, x: 2.0**x, lambda r: [randn(r, 3)], lambda x: 2.0**x),
+    OpInfo("exp", lambda m, x: m.exp(x), lambda r: [randn(r, 2, 3)], np.exp),
+    OpInfo("log", lambda m, x: m.log(x), lambda r: [positive(r, 5)], np.log),
+    OpInfo("log1p", lambda m, x: m.log1p(x), lambda r: [positive(r, 5) - 0.2], np.log1p),
+    OpInfo("sqrt", lambda m, x: m.sqrt(x), lambda r: [positive(r, 5)], np.sqrt),
+    OpInfo("abs", lambda m, x: m.abs(x), lambda r: [away(r, 6)], np.abs),
+    OpInfo("sin", lambda m, x: m.sin(x), lambda r: [randn(r, 5)], np.sin),
+    OpInfo("cos", lambda m, x: m.cos(x), lambda r: [randn(r, 5)], np.cos),
+    OpInfo("erf", lambda m, x: m.erf(x), lambda r: [randn(r, 5)], _erf),
+    OpInfo("maximum", lambda m, a, b: m.maximum(a, b), lambda r: [randn(r, 3, 2), randn(r, 3, 2) + 0.05], np.maximum),
+    OpInfo("minimum", lambda m, a, b: m.minimum(a, b), lambda r: [randn(r, 3, 2), randn(r, 3, 2) + 0.05], np.minimum),
+    OpInfo("clamp", lambda m, x: m.clamp(x, -0.5, 0.5), lambda r: [away(r, 8, points=(-0.5, 0.5), margin=0.1)],
+           lambda x: np.clip(x, -0.5, 0.5)),
+    OpInfo("clamp_min", lambda m, x: m.clamp(x, min=0.2), lambda r: [away(r, 6, points=(0.2,), margin=0.1)],
+           lambda x: np.maximum(x, 0.2)),
+    OpInfo("where", lambda m, a, b: m.where(a > b, a, b * 2), lambda r: [randn(r, 3, 3), randn(r, 3, 3) + 0.05],
+           lambda a, b: np.where(a > b, a, b * 2)),
+    # ---- activations -------------------------------------------------------------------
+    OpInfo("sigmoid", lambda m, x: m.sigmoid(x), lambda r: [randn(r, 3, 4) * 3], _sigmoid),
+    OpInfo("tanh", lambda m, x: m.tanh(x), lambda r: [randn(r, 3, 4)], np.tanh),
+    OpInfo("relu", lambda m, x: m.relu(x), lambda r: [away(r, 5, 7)], lambda x: np.maximum(x, 0)),
+    OpInfo("leaky_relu", lambda m, x: F(m).leaky_relu(x, 0.1), lambda r: [away(r, 6)],
+           lambda x: np.where(x > 0, x, 0.1 * x)),
+    OpInfo("gelu", lambda m, x: F(m).gelu(x), lambda r: [randn(r, 6)], lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2)))),
+    OpInfo("gelu_tanh", lambda m, x: F(m).gelu(x, approximate="tanh"), lambda r: [randn(r, 6)],
+           lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))),
+    OpInfo("softplus", lambda m, x: F(m).softplus(x), lambda r: [randn(r, 6) * 3], _softplus),
+    OpInfo("silu", lambda m, x: F(m).silu(x), lambda r: [randn(r, 6)], lambda x: x * _sigmoid(x)),
+    OpInfo("softmax", lambda m, x: F(m).softmax(x, dim=1), lambda r: [randn(r, 3, 4)], lambda x: _softmax(x, 1)),
+    OpInfo("log_softmax", lambda m, x: F(m).log_softmax(x, dim=-1), lambda r: [randn(r, 3, 4)], _log_softmax),
+    # ---- reductions --------------------------------------------------------------------
+    OpInfo("sum", lambda m, x: x.sum(), lambda r: [randn(r, 3, 4)], np.sum),
+    OpInfo("sum_dim_keepdim", lambda m, x: x.sum(1, keepdim=True), lambda r: [randn(r, 3, 4)],
+           lambda x: x.sum(1, keepdims=True)),
+    OpInfo("sum_dims", lambda m, x: m.sum(x, (0, 2)), lambda r: [randn(r, 2, 3, 2)], lambda x: x.sum((0, 2))),
+    OpInfo("mean", lambda m, x: x.mean(), lambda r: [randn(r, 3, 4)], np.mean),
+    OpInfo("mean_dim", lambda m, x: x.mean(-1), lambda r: [randn(r, 3, 4)], lambda x: x.mean(-1)),
+    OpInfo("max_all", lambda m, x: x.max(), lambda r: [distinct(r, 3, 4)], np.max),
+    OpInfo("max_dim", lambda m, x: x.max(1)[0], lambda r: [distinct(r, 3, 4)], lambda x: x.max(1)),
+    OpInfo("min_dim_keepdim", lambda m, x: m.min(x, 0, keepdim=True).values, lambda r: [distinct(r, 3, 4)],
+           lambda x: x.min(0, keepdims=True)),
+    OpInfo("amax", lambda m, x: m.amax(x, dim=1), lambda r: [distinct(r, 3, 4)], lambda x: x.max(1)),
+    OpInfo("amin", lambda m, x: m.amin(x, dim=(0, 1)), lambda r: [distinct(r, 3, 4)], lambda x: x.min((0, 1))),
+    OpInfo("logsumexp", lambda m, x: m.logsumexp(x, 1), lambda r: [randn(r, 3, 4) * 3],
+           lambda x: np.log(np.exp(x).sum(1))),
+    OpInfo("var", lambda m, x: x.var(1), lambda r: [randn(r, 3, 4)], lambda x: x.var(1, ddof=1)),
+    OpInfo("var_all_biased", lambda m, x: m.var(x, unbiased=False), lambda r: [randn(r, 3, 4)], np.var),
+    OpInfo("std", lambda m, x: x.std(0), lambda r: [randn(r, 4, 3)], lambda x: x.std(0, ddof=1)),
+    # ---- shape -------------------------------------------------------------------------
+    OpInfo("reshape", lambda m, x: x.reshape(4, -1), lambda r: [randn(r, 2, 6)], lambda x: x.reshape(4, -1)),
+    OpInfo("view", lambda m, x: x.view(3, 2), lambda r: [randn(r, 6)], lambda x: x.reshape(3, 2)),
+    OpInfo("transpose", lambda m, x: x.transpose(0, 2), lambda r: [randn(r, 2, 3, 4)], lambda x: x.transpose(2, 1, 0)),
+    OpInfo("permute", lambda m, x: x.permute(1, 2, 0), lambda r: [randn(r, 2, 3, 4)], lambda x: x.transpose(1, 2, 0)),
+    OpInfo("T", lambda m, x: x.T, lambda r: [randn(r, 2, 3)], lambda x: x.T),
+    OpInfo("unsqueeze", lambda m, x: x.unsqueeze(1), lambda r: [randn(r, 2, 3)], lambda x: x[:, None]),
+    OpInfo("squeeze", lambda m, x: x.squeeze(1), lambda r: [randn(r, 2, 1, 3)], lambda x: x[:, 0]),
+    OpInfo("squeeze_all", lambda m, x: m.squeeze(x), lambda r: [randn(r, 1, 3, 1)], np.squeeze),
+    OpInfo("expand", lambda m, x: x.expand(2, 3, 4), lambda r: [randn(r, 3, 1)],
+           lambda x: np.broadcast_to(x, (2, 3, 4))),
+    OpInfo("flatten", lambda m, x: m.flatten(x, 1), lambda r: [randn(r, 2, 3, 2)], lambda x: x.reshape(2, -1)),
+    OpInfo("cat", lambda m, a, b: m.cat([a, b], 1), lambda r: [randn(r, 2, 3), randn(r, 2, 2)],
+           lambda a, b: np.concatenate([a, b], 1)),
+    OpInfo("stack", lambda m, a, b: m.stack([a, b], dim=-1), lambda r: [randn(r, 2, 3), randn(r, 2, 3)],
+           lambda a, b: np.stack([a, b], -1)),
+    OpInfo("index_basic", lambda m, x: x[1:, ::2], lambda r: [randn(r, 3, 4)], lambda x: x[1:, ::2]),
+    OpInfo("index_int_none", lambda m, x: x[1, None, ..., -1], lambda r: [randn(r, 3, 4, 2)],
+           lambda x: x[1, None, ..., -1]),
+    OpInfo("index_array_repeated", lambda m, x, i: x[i], lambda r: [randn(r, 4, 2), np.array([0, 2, 0, 3])],
+           lambda x, i: x[i]),
+    OpInfo("index_mask", lambda m, x: x[x > 0], lambda r: [away(r, 3, 4)], lambda x: x[x > 0]),
+    OpInfo("index_two_arrays", lambda m, x, i, j: x[i, j], lambda r: [randn(r, 3, 4), np.array([0, 2, 2]),
+                                                                    np.array([1, 3, 1])], lambda x, i, j: x[i, j]),
+    OpInfo("gather", lambda m, x, i: m.gather(x, 1, i), lambda r: [randn(r, 3, 4), np.array([[0, 3], [1, 1], [2, 0]])],
+           lambda x, i: np.take_along_axis(x, i, 1)),
+    OpInfo("index_put", lambda m, x, v: _index_put(m, x, v), lambda r: [randn(r, 3, 4), randn(r, 4)],
+           lambda x, v: _np_index_put(x, v), torch=True),
+    # ---- linear algebra ----------------------------------------------------------------
+    OpInfo("matmul", lambda m, a, b: a @ b, lambda r: [randn(r, 3, 4), randn(r, 4, 2)], np.matmul),
+    OpInfo("matmul_batched", lambda m, a, b: m.matmul(a, b), lambda r: [randn(r, 2, 3, 4), randn(r, 4, 2)], np.matmul),
+    OpInfo("matmul_vec", lambda m, a, b: a @ b, lambda r: [randn(r, 3, 4), randn(r, 4)], np.matmul),
+    OpInfo("matmul_vecvec", lambda m, a, b: a @ b, lambda r: [randn(r, 4), randn(r, 4)], np.matmul),
+    OpInfo("linear", lambda m, x, w, b: F(m).linear(x, w, b), lambda r: [randn(r, 3, 4), randn(r, 2, 4), randn(r, 2)],
+           lambda x, w, b: x @ w.T + b),
+    OpInfo("linear_act_relu", lambda m, x, w, b: _linear_act(m, x, w, b, "relu"),
+           lambda r: [randn(r, 3, 4), randn(r, 5, 4), away(r, 5, margin=0.5)],
+           lambda x, w, b: np.maximum(x @ w.T + b, 0), gradgrad=True),
+    OpInfo("linear_act_sigmoid", lambda m, x, w, b: _linear_act(m, x, w, b, "sigmoid"),
+           lambda r: [randn(r, 3, 4), randn(r, 2, 4), randn(r, 2)], lambda x, w, b: _sigmoid(x @ w.T + b)),
+    OpInfo("linear_act_tanh", lambda m, x, w, b: _linear_act(m, x, w, b, "tanh"),
+           lambda r: [randn(r, 3, 4), randn(r, 2, 4), randn(r, 2)], lambda x, w, b: np.tanh(x @ w.T + b)),
+    # ---- losses ------------------------------------------------------------------------
+    OpInfo("cross_entropy", lambda m, x, t: F(m).cross_entropy(x, t), lambda r: [randn(r, 4, 5), labels(r, 4, 5)], _ce),
+    OpInfo("cross_entropy_weight", lambda m, x, t, w: F(m).cross_entropy(x, t, weight=w),
+           lambda r: [randn(r, 4, 3), labels(r, 4, 3), positive(r, 3)], _ce, nondiff=(2,)),
+    OpInfo("cross_entropy_none", lambda m, x, t: F(m).cross_entropy(x, t, reduction="none"),
+           lambda r: [randn(r, 4, 3), labels(r, 4, 3)],
+           lambda x, t: -_log_softmax(x, 1)[np.arange(4), t]),
+    OpInfo("cross_entropy_ignore", lambda m, x, t: F(m).cross_entropy(x, t, ignore_index=1, reduction="sum"),
+           lambda r: [randn(r, 5, 3), np.array([0, 1, 2, 1, 0])],
+           lambda x, t: -(_log_softmax(x, 1)[np.arange(5), t] * (t != 1)).sum()),
+    OpInfo("cross_entropy_smoothing", lambda m, x, t: F(m).cross_entropy(x, t, label_smoothing=0.1),
+           lambda r: [randn(r, 4, 3), labels(r, 4, 3)],
+           lambda x, t: (0.9 * -_log_softmax(x, 1)[np.arange(4), t] - 0.1 * _log_softmax(x, 1).mean(1)).mean()),
+    OpInfo("cross_entropy_probs", lambda m, x, p: F(m).cross_entropy(x, p),
+           lambda r: [randn(r, 3, 4), _softmax(randn(r, 3, 4), 1)],
+           lambda x, p: -(p * _log_softmax(x, 1)).sum(1).mean()),
+    OpInfo("cross_entropy_nd", lambda m, x, t: F(m).cross_entropy(x, t),
+           lambda r: [randn(r, 2, 3, 2), labels(r, 4, 3).reshape(2, 2)],
+           lambda x, t: _ce(x.transpose(0, 2, 1).reshape(-1, 3), t.reshape(-1))),
+    OpInfo("nll_loss", lambda m, x, t: F(m).nll_loss(x, t), lambda r: [randn(r, 4, 3), labels(r, 4, 3)],
+           lambda x, t: -x[np.arange(4), t].mean()),
+    OpInfo("mse_loss", lambda m, a, b: F(m).mse_loss(a, b), lambda r: [randn(r, 3, 2), randn(r, 3, 2)],
+           lambda a, b: ((a - b) ** 2).mean()),
+    OpInfo("l1_loss", lambda m, a, b: F(m).l1_loss(a, b, reduction="sum"), lambda r: [randn(r, 4), randn(r, 4) + 1.0],
+           lambda a, b: np.abs(a - b).sum()),
+    OpInfo("bce_with_logits", lambda m, x, y: F(m).binary_cross_entropy_with_logits(x, y),
+           lambda r: [randn(r, 5) * 3, r.uniform(0, 1, 5)],
+           lambda x, y: (np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean()),
+    OpInfo("bce_with_logits_pos_weight",
+           lambda m, x, y, w: F(m).binary_cross_entropy_with_logits(x, y, pos_weight=w, reduction="sum"),
+           lambda r: [randn(r, 2, 3), r.uniform(0, 1, (2, 3)), positive(r, 3)],
+           lambda x, y, w: ((1 - y) * x + (1 + (w - 1) * y) * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))).sum(),
+           nondiff=(2,)),
+    OpInfo("binary_cross_entropy", lambda m, p, y: F(m).binary_cross_entropy(p, y),
+           lambda r: [r.uniform(0.1, 0.9, 5), r.uniform(0, 1, 5)],
+           lambda p, y: -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()),
+    OpInfo("multi_margin_loss", lambda m, x, t: F(m).multi_margin_loss(x, t),
+           lambda r: [distinct(r, 4, 3), labels(r, 4, 3)], _margin),
+    OpInfo("multi_margin_loss_p2", lambda m, x, t: F(m).multi_margin_loss(x, t, p=2, margin=0.5),
+           lambda r: [distinct(r, 4, 3), labels(r, 4, 3)], lambda x, t: _margin(x, t, 2, 0.5)),
+]
+
+
+def _index_put(m, x, v):
+    y = x * 1
+    y[1] = v
+    return y
+
+
+def _np_index_put(x, v):
+    y = x.copy()
+    y[1] = v
+    return y
+
+
+def _linear_act(m, x, w, b, act):
+    if m.__name__ == "gpugrad":
+        return m.nn.functional.linear_act(x, w, b, act)
+    return getattr(m, act)(m.nn.functional.linear(x, w, b))
+
+
+BY_NAME = {op.name: op for op in OPS}
