@@ -250,7 +250,3 @@ class _on:
         if self.device.type == "cuda":
             self._ctx.__exit__(*exc)
 
-
-def _zeros_for_output(node, nr) -> Tensor:
-    shape, dtype, xp = node.output_meta[nr]
-    return Tensor._make(xp.zeros(shape, dtype=dtype))

@@ -55,7 +55,15 @@ class Tensor:
     def _make(cls, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None):
         """Wrap an array without copying or validating it (the engine's fast path)."""
         t = object.__new__(cls)
-        t._init(array, requires_grad, grad_fn, output_nr, vbox)
+        t.array = array
+        t.requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._output_nr = output_nr
+        t._vbox = [0] if vbox is None else vbox
+        t._base = t._hooks = t._accumulator = t._tangent = None
+        t._tangent_level = 0
+        t._retains_grad = False
         return t
 
     # ---- metadata -------------------------------------------------------------------

@@ -217,8 +217,6 @@ def _add_to_buffer(buffers, node, nr, g):
 
 
 def _apply_node(node, grads, create_graph):
-    from gpugrad import creation
-
     hooks = node._pre_hooks
     if hooks:
         grads = list(grads)
@@ -231,7 +229,7 @@ def _apply_node(node, grads, create_graph):
                     grads[nr] = new
     if node.materialize_grads and any(g is None for g in grads):
         grads = [
-            g if g is not None else creation._zeros_for_output(node, nr) for nr, g in enumerate(grads)
+            g if g is not None else _zeros_for_output(node, nr) for nr, g in enumerate(grads)
         ]
     result = node.fn.backward(node, *grads)
     if not isinstance(result, tuple):
@@ -264,10 +262,10 @@ def _apply_node(node, grads, create_graph):
 
 def _validate_grad(node, i, g):
     """Reduce a broadcast gradient to its input's shape; cast it to the input's dtype."""
-    from gpugrad.ops import shape as shape_ops
-
     shape, dtype = node.input_meta[i]
     if g.array.shape != shape:
+        from gpugrad.ops import shape as shape_ops
+
         if not shape_ops.expandable(shape, g.array.shape):
             raise RuntimeError(
                 f"function {node.name()} returned an invalid gradient at index {i} - got "
@@ -277,6 +275,11 @@ def _validate_grad(node, i, g):
     if g.array.dtype != dtype:
         g = g.to(dtype=dtype.name)
     return g
+
+
+def _zeros_for_output(node, nr) -> Tensor:
+    shape, dtype, xp = node.output_meta[nr]
+    return Tensor._make(xp.zeros(shape, dtype=dtype))
 
 
 def _accumulate_leaf(node, g, create_graph):

@@ -195,40 +195,34 @@ class Function(metaclass=FunctionMeta):
     def apply(cls, *args):
         state = mode.state
         grad_on = state.grad_enabled
-        needs = tuple(grad_on and isinstance(a, Tensor) and a.requires_grad for a in args)
-        requires_grad = True in needs
-        forward_ad = (
-            state.fw_level > 0
-            and state.fw_suspended == 0
-            and any(isinstance(a, Tensor) and a._tangent is not None for a in args)
-        )
+        track_tangents = state.fw_level > 0 and state.fw_suspended == 0
+        requires_grad = forward_ad = False
+        needs, raw_args = [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                need = grad_on and a.requires_grad
+                requires_grad = requires_grad or need
+                forward_ad = forward_ad or (track_tangents and a._tangent is not None)
+                raw_args.append(a.array)
+            else:
+                need = False
+                raw_args.append(a)
+            needs.append(need)
         ctx = Node(cls)
-        ctx.needs_input_grad = needs
+        ctx.needs_input_grad = needs = tuple(needs)
         if state.anomaly:
             ctx.creation_trace = traceback.format_stack()[:-1]
 
         state.grad_enabled = False
         state.fw_suspended += 1
         try:
-            if cls.arrays:
-                raw = cls.forward(ctx, *[a.array if isinstance(a, Tensor) else a for a in args])
-            else:
-                raw = cls.forward(ctx, *args)
+            raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
         finally:
             state.grad_enabled = grad_on
             state.fw_suspended -= 1
 
         single = not isinstance(raw, tuple)
-        raw_outputs = (raw,) if single else raw
-        outputs = []
-        for out in raw_outputs:
-            if isinstance(out, Tensor):
-                # a forward that returns one of its inputs unchanged returns an alias
-                out = Tensor._make(out.array, vbox=out._vbox) if any(out is a for a in args) else out
-            elif out is not None:
-                # NumPy turns 0-d results into scalars; a tensor always holds an array
-                out = Tensor._make(out if not isinstance(out, np.generic) else np.asarray(out))
-            outputs.append(out)
+        outputs = [_wrap_output(out, args) for out in ((raw,) if single else raw)]
         ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
@@ -238,13 +232,14 @@ class Function(metaclass=FunctionMeta):
             ctx.input_meta = tuple(
                 (a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None for a in args
             )
-            ctx.output_meta = tuple(
-                None if out is None else (out.array.shape, out.array.dtype, xp_of(out.array))
-                for out in outputs
-            ) if len(outputs) > 1 else ()
+            if len(outputs) > 1:
+                ctx.output_meta = tuple(
+                    None if out is None else (out.array.shape, out.array.dtype, xp_of(out.array))
+                    for out in outputs
+                )
             nondiff = ctx.non_differentiable
             for nr, out in enumerate(outputs):
-                if out is None or id(out) in nondiff or out.array.dtype.kind != "f":
+                if out is None or out.array.dtype.kind != "f" or (nondiff and id(out) in nondiff):
                     continue
                 out.requires_grad, out.grad_fn, out._output_nr = True, ctx, nr
         if requires_grad or forward_ad:
@@ -257,6 +252,16 @@ class Function(metaclass=FunctionMeta):
             for observer in forward_observers:
                 observer(ctx, outputs)
         return outputs[0] if single else tuple(outputs)
+
+
+def _wrap_output(out, args):
+    if isinstance(out, Tensor):
+        # a forward that returns one of its inputs unchanged returns an alias
+        return Tensor._make(out.array, vbox=out._vbox) if any(out is a for a in args) else out
+    if out is None:
+        return None
+    # NumPy turns 0-d results into scalars; a tensor always holds an array
+    return Tensor._make(out if not isinstance(out, np.generic) else np.asarray(out))
 
 
 def _resolve_saved(ctx: Node, args, outputs):

@@ -40,8 +40,44 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
     return Tensor(value)
 
 
+_NUMBER = (int, float)
+
+
+def _fast_pair(a, b):
+    """The common cases — two CPU tensors of one dtype, or a float CPU tensor and a Python
+    number — without the general promotion machinery. None when they do not apply."""
+    if type(a.array) is not np.ndarray:
+        return None
+    if isinstance(b, Tensor):
+        if b.array.dtype != a.array.dtype or type(b.array) is not np.ndarray:
+            return None
+        if a.array.shape != b.array.shape and not _broadcastable(a.array.shape, b.array.shape):
+            return None  # let the general path raise the error
+        return b
+    if type(b) in _NUMBER and a.array.dtype.kind == "f":
+        return Tensor._make(np.asarray(b, dtype=a.array.dtype))
+    return None
+
+
+def _broadcastable(s1: tuple, s2: tuple) -> bool:
+    for x, y in zip(reversed(s1), reversed(s2)):
+        if x != y and x != 1 and y != 1:
+            return False
+    return True
+
+
 def promote(name: str, *values, floating: bool = False, broadcast: bool = True) -> list[Tensor]:
     """Tensors of the promoted dtype (PyTorch rules) on one device; broadcast shapes checked."""
+    if len(values) == 2 and broadcast:
+        a, b = values
+        if isinstance(a, Tensor):
+            other = _fast_pair(a, b)
+            if other is not None and (not floating or a.array.dtype.kind == "f"):
+                return [a, other]
+        elif isinstance(b, Tensor):
+            other = _fast_pair(b, a)
+            if other is not None and (not floating or b.array.dtype.kind == "f"):
+                return [other, b]
     like = next((v for v in values if isinstance(v, Tensor)), None)
     if like is None:
         raise TypeError(f"{name}: expected at least one Tensor argument")
