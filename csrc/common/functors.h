@@ -1,0 +1,249 @@
+// The element math of every native kernel, written once and compiled twice: by g++ for the
+// OpenMP launchers in csrc/cpu and by nvcc for the CUDA kernels in csrc/cuda. Templates take
+// the compute type T (float or double; CUDA's __half storage computes in float).
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#ifdef __CUDACC__
+#define GG_HD __host__ __device__
+#else
+#define GG_HD
+#endif
+
+namespace gg {
+
+// One spelling for float and double that resolves to expf/exp etc. on host and device alike.
+GG_HD inline float math_exp(float x) { return expf(x); }
+GG_HD inline double math_exp(double x) { return exp(x); }
+GG_HD inline float math_log(float x) { return logf(x); }
+GG_HD inline double math_log(double x) { return log(x); }
+GG_HD inline float math_tanh(float x) { return tanhf(x); }
+GG_HD inline double math_tanh(double x) { return tanh(x); }
+GG_HD inline float math_sqrt(float x) { return sqrtf(x); }
+GG_HD inline double math_sqrt(double x) { return sqrt(x); }
+template <class T>
+GG_HD inline T math_max(T a, T b) {
+  return a > b ? a : b;
+}
+
+// ---- sigmoid: y = 1 / (1 + exp(-x)); backward from the output: gx = g * y * (1 - y) ----
+
+template <class T>
+GG_HD inline T sigmoid(T x) {
+  // stable: exp only ever sees -|x|, so it cannot overflow (x = +-1000 gives exactly 1 / 0)
+  if (x >= T(0)) return T(1) / (T(1) + math_exp(-x));
+  const T e = math_exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+GG_HD inline T sigmoid_backward(T y, T g) {
+  return g * y * (T(1) - y);
+}
+
+// ---- tanh: backward from the output: gx = g * (1 - y^2) ----
+
+template <class T>
+GG_HD inline T tanh_forward(T x) {
+  return math_tanh(x);
+}
+
+template <class T>
+GG_HD inline T tanh_backward(T y, T g) {
+  return g * (T(1) - y * y);
+}
+
+// ---- relu: y = x > 0 ? x : 0; the saved mask holds one bit per element: bit j of word w
+// is (x[32w + j] > 0), ceil(n / 32) words, bits past n are 0 ----
+
+template <class T>
+GG_HD inline bool relu_active(T x) {
+  return x > T(0);
+}
+
+template <class T>
+GG_HD inline T relu(T x) {
+  return x > T(0) ? x : T(0);
+}
+
+template <class T>
+GG_HD inline T relu_backward(bool active, T g) {
+  return active ? g : T(0);
+}
+
+GG_HD inline bool mask_bit(const uint32_t* mask, int64_t i) {
+  return (mask[i >> 5] >> (i & 31)) & 1u;
+}
+
+// ---- bias + activation: y[r, c] = act(x[r, c] + bias[c]) ----
+
+enum Act : int { kIdentity = 0, kRelu = 1, kSigmoid = 2, kTanh = 3 };
+constexpr int kNumActs = 4;
+
+template <int ACT, class T>
+GG_HD inline T act_forward(T x) {
+  if constexpr (ACT == kRelu) {
+    return relu(x);
+  } else if constexpr (ACT == kSigmoid) {
+    return sigmoid(x);
+  } else if constexpr (ACT == kTanh) {
+    return tanh_forward(x);
+  } else {
+    return x;
+  }
+}
+
+// gx = g * act'(pre-activation), expressed through the saved output y
+template <int ACT, class T>
+GG_HD inline T act_backward(T y, T g) {
+  if constexpr (ACT == kRelu) {
+    return relu_backward(y > T(0), g);
+  } else if constexpr (ACT == kSigmoid) {
+    return sigmoid_backward(y, g);
+  } else if constexpr (ACT == kTanh) {
+    return tanh_backward(y, g);
+  } else {
+    return g;
+  }
+}
+
+// Calls f(std::integral_constant<int, ACT>{}) for a runtime act code already checked to be
+// in [0, kNumActs), so the activation is a compile-time constant inside the kernel loops.
+template <class F>
+inline void with_act(int act, F&& f) {
+  switch (act) {
+    case kRelu: f(std::integral_constant<int, kRelu>{}); break;
+    case kSigmoid: f(std::integral_constant<int, kSigmoid>{}); break;
+    case kTanh: f(std::integral_constant<int, kTanh>{}); break;
+    default: f(std::integral_constant<int, kIdentity>{}); break;
+  }
+}
+
+// ---- row-wise softmax cross-entropy on logits x (rows x cols), targets t ----
+// forward: m = max_c x, s = sum_c exp(x - m), lse = m + log(s), loss = lse - x[t]
+// backward: gx[r, c] = (exp(x[r, c] - lse[r]) - (c == t[r])) * scale[r]
+
+template <class T>
+GG_HD inline T shifted_exp(T x, T row_max) {
+  return math_exp(x - row_max);  // stable: the exponent is <= 0
+}
+
+template <class T>
+GG_HD inline T logsumexp_finish(T row_max, T sum_shifted_exp) {
+  return row_max + math_log(sum_shifted_exp);
+}
+
+template <class T>
+GG_HD inline T xent_loss(T lse, T target_logit) {
+  return lse - target_logit;
+}
+
+template <class T>
+GG_HD inline T xent_backward(T x, T lse, bool is_target, T scale) {
+  return (math_exp(x - lse) - (is_target ? T(1) : T(0))) * scale;
+}
+
+// ---- fused optimizer steps, one in-place pass per parameter ----
+
+// torch.optim.SGD: d = g + wd * p; with momentum: buf = first ? d : mu * buf + (1 - damp) * d,
+// d = nesterov ? d + mu * buf : buf; then p -= lr * d.
+template <class T>
+struct SgdHyper {
+  T lr, momentum, one_minus_dampening, weight_decay;
+  bool nesterov, first_step;
+};
+
+template <class T>
+inline SgdHyper<T> make_sgd_hyper(double lr, double momentum, double dampening,
+                                  double weight_decay, bool nesterov, bool first_step) {
+  return {T(lr), T(momentum), T(1.0 - dampening), T(weight_decay), nesterov, first_step};
+}
+
+// kMomentum is momentum != 0; without it `buf` is neither read nor written.
+template <bool kMomentum, class T>
+GG_HD inline void sgd_update(T& p, T g, T& buf, const SgdHyper<T>& h) {
+  T d = g;
+  if (h.weight_decay != T(0)) d += h.weight_decay * p;
+  if constexpr (kMomentum) {
+    buf = h.first_step ? d : h.momentum * buf + h.one_minus_dampening * d;
+    d = h.nesterov ? d + h.momentum * buf : buf;
+  }
+  p -= h.lr * d;
+}
+
+// torch.optim.Adam / AdamW (amsgrad=False): decoupled ? p *= 1 - lr * wd : g += wd * p;
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr * (m / bc1) / (sqrt(v / bc2) + eps),
+// evaluated as torch does: step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps.
+template <class T>
+struct AdamHyper {
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
+  T step_size, bias_correction2_sqrt, decay_factor;
+  bool decoupled;
+};
+
+template <class T>
+inline AdamHyper<T> make_adam_hyper(double lr, double beta1, double beta2, double eps,
+                                    double weight_decay, double bias_correction1,
+                                    double bias_correction2, bool decoupled) {
+  return {T(beta1),
+          T(1.0 - beta1),
+          T(beta2),
+          T(1.0 - beta2),
+          T(eps),
+          T(weight_decay),
+          T(lr / bias_correction1),
+          T(sqrt(bias_correction2)),
+          T(1.0 - lr * weight_decay),
+          decoupled};
+}
+
+template <class T>
+GG_HD inline void adam_update(T& p, T g, T& m, T& v, const AdamHyper<T>& h) {
+  if (h.weight_decay != T(0)) {
+    if (h.decoupled) {
+      p *= h.decay_factor;
+    } else {
+      g += h.weight_decay * p;
+    }
+  }
+  m = h.beta1 * m + h.one_minus_beta1 * g;
+  v = h.beta2 * v + h.one_minus_beta2 * g * g;
+  const T denom = math_sqrt(v) / h.bias_correction2_sqrt + h.eps;
+  p -= h.step_size * (m / denom);
+}
+
+// ---- functor wrappers, so one generic map kernel/loop serves every elementwise op ----
+
+struct SigmoidFwd {
+  template <class T>
+  GG_HD T operator()(T x) const {
+    return sigmoid(x);
+  }
+};
+
+struct SigmoidBwd {
+  template <class T>
+  GG_HD T operator()(T y, T g) const {
+    return sigmoid_backward(y, g);
+  }
+};
+
+struct TanhFwd {
+  template <class T>
+  GG_HD T operator()(T x) const {
+    return tanh_forward(x);
+  }
+};
+
+struct TanhBwd {
+  template <class T>
+  GG_HD T operator()(T y, T g) const {
+    return tanh_backward(y, g);
+  }
+};
+
+}  // namespace gg

@@ -1,0 +1,111 @@
+// CPU launchers of the row-structured kernels: bias + activation (with the bias gradient's
+// column sum) and softmax cross-entropy.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "common/functors.h"
+#include "cpu/launchers.h"
+#include "cpu/parallel.h"
+
+namespace gg::cpu {
+namespace {
+
+constexpr int64_t kGrain = int64_t(1) << 15;  // elements per worker before threads pay off
+
+int64_t rows_per_worker(int64_t cols) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
+}
+
+}  // namespace
+
+template <class T>
+void bias_act_fwd(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, int act) {
+  with_act(act, [&](auto act_constant) {
+    constexpr int ACT = decltype(act_constant)::value;
+    parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+      for (int64_t r = r_begin; r < r_end; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        for (int64_t c = 0; c < cols; ++c) yr[c] = act_forward<ACT>(xr[c] + bias[c]);
+      }
+    });
+  });
+}
+
+template <class T>
+void bias_act_bwd(const T* y, const T* g, T* gx, T* gbias, int64_t rows, int64_t cols, int act) {
+  // Each worker sums its rows into its own slice of `partial` (in double, padded to keep
+  // workers off each other's cache lines); the slices are then added in worker order, so the
+  // result does not depend on thread timing.
+  const int64_t grain = rows_per_worker(cols);
+  const int workers = worker_count(rows, grain);
+  const int64_t stride = (cols + 15) / 16 * 16;
+  std::vector<double> partial(static_cast<size_t>(workers * stride), 0.0);
+  double* partial_data = partial.data();
+  with_act(act, [&](auto act_constant) {
+    constexpr int ACT = decltype(act_constant)::value;
+    parallel_for(rows, grain, [=](int64_t r_begin, int64_t r_end, int worker) {
+      double* sums = partial_data + worker * stride;
+      for (int64_t r = r_begin; r < r_end; ++r) {
+        const int64_t offset = r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          const T grad = act_backward<ACT>(y[offset + c], g[offset + c]);
+          gx[offset + c] = grad;
+          sums[c] += grad;
+        }
+      }
+    });
+  });
+  for (int64_t c = 0; c < cols; ++c) {
+    double total = 0.0;
+    for (int w = 0; w < workers; ++w) total += partial_data[w * stride + c];
+    gbias[c] = static_cast<T>(total);
+  }
+}
+
+template <class T>
+void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows,
+                      int64_t cols) {
+  parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      const T* xr = logits + r * cols;
+      T row_max = -std::numeric_limits<T>::infinity();
+      for (int64_t c = 0; c < cols; ++c) row_max = math_max(row_max, xr[c]);
+      T sum = T(0);
+      for (int64_t c = 0; c < cols; ++c) sum += shifted_exp(xr[c], row_max);
+      const T row_lse = logsumexp_finish(row_max, sum);
+      lse[r] = row_lse;
+      loss[r] = xent_loss(row_lse, xr[targets[r]]);
+    }
+  });
+}
+
+template <class T>
+void softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, const T* scale,
+                      T* gx, int64_t rows, int64_t cols) {
+  parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      const T* xr = logits + r * cols;
+      T* gr = gx + r * cols;
+      const T row_lse = lse[r];
+      const T row_scale = scale[r];
+      const int64_t target = targets[r];
+      for (int64_t c = 0; c < cols; ++c) {
+        gr[c] = xent_backward(xr[c], row_lse, c == target, row_scale);
+      }
+    }
+  });
+}
+
+#define GG_INSTANTIATE(T)                                                                      \
+  template void bias_act_fwd<T>(const T*, const T*, T*, int64_t, int64_t, int);                \
+  template void bias_act_bwd<T>(const T*, const T*, T*, T*, int64_t, int64_t, int);            \
+  template void softmax_xent_fwd<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t);       \
+  template void softmax_xent_bwd<T>(const T*, const int64_t*, const T*, const T*, T*, int64_t, \
+                                    int64_t);
+GG_INSTANTIATE(float)
+GG_INSTANTIATE(double)
+#undef GG_INSTANTIATE
+
+}  // namespace gg::cpu

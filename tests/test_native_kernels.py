@@ -1,0 +1,579 @@
+"""The native kernels (gpugrad._C on the CPU, gpugrad._cuda on a GPU) against NumPy references.
+
+Both modules run the same element functors (csrc/common), so the CPU run also checks the GPU
+math; the `cuda` runs repeat every check on CuPy arrays and skip where no GPU is usable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+_C = pytest.importorskip("gpugrad._C")
+
+SIZES = [1, 7, 31, 32, 33, 63, 64, 65, 1000, 4097, 100003]
+FLOATS = [np.float32, np.float64]
+GUARD = 5  # sentinel elements after every output, to catch writes past the end
+SENTINEL = 7.0
+KERNELS = [
+    "sigmoid_fwd", "sigmoid_bwd", "tanh_fwd", "tanh_bwd", "relu_fwd", "relu_bwd",
+    "bias_act_fwd", "bias_act_bwd", "softmax_xent_fwd", "softmax_xent_bwd",
+    "sgd_step", "adam_step",
+]  # fmt: skip
+
+
+# ---- where the kernels run: host arrays + _C, or CuPy arrays + _cuda on the current stream ----
+
+
+class HostBackend:
+    name = "cpu"
+    module = _C
+
+    def __init__(self):
+        self.xp = np
+
+    def pointer(self, a) -> int:
+        return a.ctypes.data
+
+    def pointers(self, *arrays) -> list[int]:
+        return [self.pointer(a) for a in arrays]
+
+    def call(self, kernel: str, *args) -> None:
+        getattr(self.module, kernel)(*args)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def array(self, host: np.ndarray, offset: int = 0):
+        """A C-contiguous copy of `host`, starting `offset` elements into a fresh buffer."""
+        host = np.ascontiguousarray(host)
+        buf = self.xp.empty(offset + host.size, dtype=host.dtype)
+        view = buf[offset:].reshape(host.shape)
+        view[...] = self.xp.asarray(host)
+        return view
+
+    def output(self, shape, dtype, offset: int = 0, fill=SENTINEL):
+        """(view, check): an output `offset` elements into a buffer of `fill`, GUARD of them
+        after it; check() asserts the kernel left the guard alone."""
+        size = int(np.prod(shape))
+        buf = self.xp.full(offset + size + GUARD, fill, dtype=dtype)
+        view = buf[offset : offset + size].reshape(shape)
+
+        def check():
+            tail = self.to_numpy(buf[offset + size :])
+            assert (tail == np.asarray(fill, dtype=dtype)).all(), "kernel wrote past the end"
+
+        return view, check
+
+
+class CudaBackend(HostBackend):
+    name = "cuda"
+
+    def __init__(self, cupy, module):
+        self.xp = cupy
+        self.module = module
+
+    def pointer(self, a) -> int:
+        return a.data.ptr
+
+    def call(self, kernel: str, *args) -> None:
+        getattr(self.module, kernel)(*args, self.xp.cuda.get_current_stream().ptr)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return self.xp.asnumpy(a)  # copies on the current stream, after the kernel
+
+
+def _cuda_backend() -> CudaBackend:
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except (ImportError, OSError, RuntimeError) as exc:  # no CuPy / driver / device
+        pytest.skip(f"CuPy / CUDA device not usable: {exc}")
+    try:
+        from gpugrad import _cuda
+    except ImportError as exc:
+        pytest.skip(f"gpugrad._cuda not built: {exc}")
+    return CudaBackend(cupy, _cuda)
+
+
+@pytest.fixture(scope="module", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def backend(request):
+    return HostBackend() if request.param == "cpu" else _cuda_backend()
+
+
+# ---- references and tolerances ----
+
+
+def tolerance(dtype) -> dict:
+    return {
+        np.dtype(np.float16): {"rtol": 2e-3, "atol": 2e-3},
+        np.dtype(np.float32): {"rtol": 1e-5, "atol": 1e-6},
+        np.dtype(np.float64): {"rtol": 1e-12, "atol": 1e-13},
+    }[np.dtype(dtype)]
+
+
+def dtype_name(dtype) -> str:
+    return np.dtype(dtype).name
+
+
+def sample(n: int, dtype, seed: int = 0, scale: float = 3.0) -> np.ndarray:
+    """Normal samples with some exact zeros (the relu boundary)."""
+    rng = np.random.default_rng(seed + n)
+    x = rng.standard_normal(n) * scale
+    x[::7] = 0.0
+    return x.astype(dtype)
+
+
+def sigmoid_ref(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def pack_mask_ref(active: np.ndarray) -> np.ndarray:
+    """uint32 words, bit j of word w = active[32 w + j], zero bits past the end."""
+    words = (active.size + 31) // 32
+    padded = np.zeros(words * 32, dtype=np.uint8)
+    padded[: active.size] = active
+    return np.packbits(padded, bitorder="little").view("<u4")
+
+
+ACTS = {
+    0: (lambda z: z, lambda y: np.ones_like(y)),
+    1: (lambda z: np.where(z > 0, z, 0.0), lambda y: (y > 0).astype(np.float64)),
+    2: (sigmoid_ref, lambda y: y * (1.0 - y)),
+    3: (np.tanh, lambda y: 1.0 - y * y),
+}
+
+
+def assert_close(actual, expected, dtype, scale: float = 1.0):
+    tol = tolerance(dtype)
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64), expected, rtol=tol["rtol"], atol=tol["atol"] * scale
+    )
+
+
+# ---- elementwise activations ----
+
+
+def elementwise_dtypes(backend):
+    return FLOATS + ([np.float16] if backend.name == "cuda" else [])
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("n", SIZES)
+def test_sigmoid_and_tanh(backend, n, offset):
+    for dtype in elementwise_dtypes(backend):
+        x_host = sample(n, dtype)
+        g_host = sample(n, dtype, seed=1)
+        x, g = backend.array(x_host, offset), backend.array(g_host, offset)
+        name = dtype_name(dtype)
+        for fwd, bwd, ref, grad_ref in [
+            ("sigmoid_fwd", "sigmoid_bwd", sigmoid_ref, lambda y: y * (1.0 - y)),
+            ("tanh_fwd", "tanh_bwd", np.tanh, lambda y: 1.0 - y * y),
+        ]:
+            y, check_y = backend.output((n,), dtype, offset)
+            backend.call(fwd, *backend.pointers(x, y), n, name)
+            check_y()
+            assert_close(backend.to_numpy(y), ref(x_host.astype(np.float64)), dtype)
+
+            y_host = backend.to_numpy(y)  # backward from the kernel's own output, as in use
+            gx, check_gx = backend.output((n,), dtype, offset)
+            backend.call(bwd, *backend.pointers(y, g, gx), n, name)
+            check_gx()
+            expected = g_host.astype(np.float64) * grad_ref(y_host.astype(np.float64))
+            assert_close(backend.to_numpy(gx), expected, dtype, scale=4.0)
+
+
+def test_sigmoid_is_stable_at_large_inputs(backend):
+    for dtype in elementwise_dtypes(backend):
+        x_host = np.array([-1000, 1000, -np.inf, np.inf, -88.0, 88.0, -20.0, 0.0], dtype=dtype)
+        x = backend.array(x_host)
+        y, _ = backend.output(x_host.shape, dtype)
+        backend.call("sigmoid_fwd", *backend.pointers(x, y), x_host.size, dtype_name(dtype))
+        out = backend.to_numpy(y)
+        assert np.isfinite(out).all()
+        assert out[0] == 0.0 and out[2] == 0.0
+        assert out[1] == 1.0 and out[3] == 1.0
+        assert out[7] == 0.5
+        assert_close(out, sigmoid_ref(x_host), dtype)
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("n", SIZES)
+def test_relu_forward_mask_and_backward(backend, n, offset):
+    words = (n + 31) // 32
+    for dtype in elementwise_dtypes(backend):
+        name = dtype_name(dtype)
+        x_host = sample(n, dtype)
+        x = backend.array(x_host, offset)
+        y, check_y = backend.output((n,), dtype, offset)
+        mask, check_mask = backend.output((words,), np.uint32, fill=0xFFFFFFFF)
+        backend.call("relu_fwd", *backend.pointers(x, y, mask), n, name)
+        check_y()
+        check_mask()
+        np.testing.assert_array_equal(backend.to_numpy(y), np.where(x_host > 0, x_host, 0))
+        mask_host = backend.to_numpy(mask)
+        # exact, including the zero bits past n in the last word
+        np.testing.assert_array_equal(mask_host, pack_mask_ref(x_host > 0))
+
+        g_host = sample(n, dtype, seed=2)
+        g = backend.array(g_host, offset)
+        gx, check_gx = backend.output((n,), dtype, offset)
+        backend.call("relu_bwd", *backend.pointers(g, mask, gx), n, name)
+        check_gx()
+        np.testing.assert_array_equal(backend.to_numpy(gx), np.where(x_host > 0, g_host, 0))
+
+
+# ---- bias + activation ----
+
+MATRIX_SHAPES = [(1, 1), (7, 33), (64, 10), (1000, 10), (257, 128), (4097, 65)]
+
+
+@pytest.mark.parametrize("act", [0, 1, 2, 3], ids=["identity", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("shape", MATRIX_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_bias_act(backend, dtype, shape, act):
+    rows, cols = shape
+    name = dtype_name(dtype)
+    act_fn, act_grad = ACTS[act]
+    x_host = sample(rows * cols, dtype).reshape(rows, cols)
+    bias_host = sample(cols, dtype, seed=3)
+    x, bias = backend.array(x_host), backend.array(bias_host)
+    y, check_y = backend.output(shape, dtype)
+    backend.call(
+        "bias_act_fwd",
+        *backend.pointers(x, bias, y),
+        rows,
+        cols,
+        act,
+        name,
+    )
+    check_y()
+    y_host = backend.to_numpy(y)
+    assert_close(y_host, act_fn(x_host.astype(np.float64) + bias_host), dtype, scale=10.0)
+
+    g_host = sample(rows * cols, dtype, seed=4).reshape(rows, cols)
+    g = backend.array(g_host)
+    gx, check_gx = backend.output(shape, dtype)
+    gbias, check_gbias = backend.output((cols,), dtype, fill=123.0)  # must be overwritten
+    backend.call(
+        "bias_act_bwd",
+        *backend.pointers(y, g, gx, gbias),
+        rows,
+        cols,
+        act,
+        name,
+    )
+    check_gx()
+    check_gbias()
+    expected_gx = g_host.astype(np.float64) * act_grad(y_host.astype(np.float64))
+    assert_close(backend.to_numpy(gx), expected_gx, dtype, scale=10.0)
+    gbias_host = backend.to_numpy(gbias)
+    assert_close(gbias_host, expected_gx.sum(axis=0), dtype, scale=10.0 * np.sqrt(rows))
+
+
+def test_bias_act_backward_with_no_rows_zeroes_gbias(backend):
+    gbias, _ = backend.output((5,), np.float32, fill=123.0)
+    empty = backend.array(np.zeros((0, 5), np.float32))
+    backend.call(
+        "bias_act_bwd",
+        *backend.pointers(empty, empty, empty, gbias),
+        0,
+        5,
+        2,
+        "float32",
+    )
+    np.testing.assert_array_equal(backend.to_numpy(gbias)[:5], 0.0)
+
+
+# ---- softmax cross-entropy ----
+
+XENT_SHAPES = [(1, 1), (5, 10), (33, 7), (64, 1000), (3, 2049), (2000, 16)]
+
+
+def xent_ref(logits: np.ndarray, targets: np.ndarray):
+    x = logits.astype(np.float64)
+    row_max = x.max(axis=1, keepdims=True)
+    lse = (row_max + np.log(np.exp(x - row_max).sum(axis=1, keepdims=True)))[:, 0]
+    loss = lse - x[np.arange(x.shape[0]), targets]
+    return loss, lse
+
+
+def run_xent(backend, logits_host, targets_host, scale_host, dtype):
+    rows, cols = logits_host.shape
+    name = dtype_name(dtype)
+    logits, targets = backend.array(logits_host), backend.array(targets_host)
+    loss, check_loss = backend.output((rows,), dtype)
+    lse, check_lse = backend.output((rows,), dtype)
+    backend.call(
+        "softmax_xent_fwd",
+        *backend.pointers(logits, targets, loss, lse),
+        rows,
+        cols,
+        name,
+    )
+    check_loss()
+    check_lse()
+    scale = backend.array(scale_host)
+    gx, check_gx = backend.output((rows, cols), dtype)
+    backend.call(
+        "softmax_xent_bwd",
+        *backend.pointers(logits, targets, lse, scale, gx),
+        rows,
+        cols,
+        name,
+    )
+    check_gx()
+    return backend.to_numpy(loss), backend.to_numpy(lse), backend.to_numpy(gx)
+
+
+@pytest.mark.parametrize("magnitude", [3.0, 1e4], ids=["normal", "large"])
+@pytest.mark.parametrize("shape", XENT_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_softmax_xent(backend, dtype, shape, magnitude):
+    rows, cols = shape
+    rng = np.random.default_rng(rows * 31 + cols)
+    logits_host = (rng.standard_normal(shape) * magnitude).astype(dtype)
+    targets_host = rng.integers(0, cols, size=rows, dtype=np.int64)
+    scale_host = rng.uniform(0.1, 2.0, size=rows).astype(dtype)
+    loss, lse, gx = run_xent(backend, logits_host, targets_host, scale_host, dtype)
+
+    assert np.isfinite(loss).all() and np.isfinite(lse).all() and np.isfinite(gx).all()
+    loss_ref, lse_ref = xent_ref(logits_host, targets_host)
+    assert_close(lse, lse_ref, dtype, scale=magnitude)
+    assert_close(loss, loss_ref, dtype, scale=magnitude)
+
+    # the backward takes the kernel's own lse, as the autograd op will
+    x = logits_host.astype(np.float64)
+    onehot = np.zeros(shape)
+    onehot[np.arange(rows), targets_host] = 1.0
+    expected = (np.exp(x - lse.astype(np.float64)[:, None]) - onehot) * scale_host[:, None]
+    assert_close(gx, expected, dtype, scale=magnitude if magnitude > 100 else 1.0)
+
+
+# ---- optimizer steps ----
+
+OPTIM_SIZES = [1, 7, 33, 4097, 100003]
+SGD_CONFIGS = [
+    {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.1},
+    {"momentum": 0.9, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    {"momentum": 0.9, "dampening": 0.3, "nesterov": False, "weight_decay": 0.01},
+    {"momentum": 0.9, "dampening": 0.0, "nesterov": True, "weight_decay": 0.01},
+]
+ADAM_CONFIGS = [
+    {"weight_decay": 0.0, "decoupled": False},
+    {"weight_decay": 0.1, "decoupled": False},
+    {"weight_decay": 0.1, "decoupled": True},
+]
+STEPS = 5
+
+
+def sgd_ref(p, grads, lr, momentum, dampening, nesterov, weight_decay):
+    """torch.optim.SGD's update, in float64."""
+    p = p.astype(np.float64)
+    buf = None
+    for g in grads:
+        d = g.astype(np.float64) + weight_decay * p
+        if momentum != 0:
+            buf = d.copy() if buf is None else momentum * buf + (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p = p - lr * d
+    return p, buf
+
+
+def adam_ref(p, grads, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """torch.optim.Adam / AdamW's update (amsgrad=False), in float64."""
+    p = p.astype(np.float64)
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for step, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
+    return p, m, v
+
+
+def optim_inputs(n, dtype):
+    rng = np.random.default_rng(n)
+    p = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) for _ in range(STEPS)]
+    return p, grads
+
+
+def config_id(config: dict) -> str:
+    return "-".join(f"{key}={value}" for key, value in config.items())
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("config", SGD_CONFIGS, ids=config_id)
+@pytest.mark.parametrize("n", OPTIM_SIZES)
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_sgd_step(backend, dtype, n, config, offset):
+    lr = 0.1
+    p_host, grads = optim_inputs(n, dtype)
+    p = backend.array(p_host, offset)
+    buf = backend.array(np.full(n, 99.0, dtype), offset)  # garbage: first_step overwrites it
+    has_buf = config["momentum"] != 0
+    for step, g_host in enumerate(grads):
+        g = backend.array(g_host, offset)
+        buf_pointer = backend.pointer(buf) if has_buf else 0  # no momentum: no buffer
+        hyper = (lr, config["momentum"], config["dampening"], config["weight_decay"])
+        backend.call(
+            "sgd_step",
+            *backend.pointers(p, g),
+            buf_pointer,
+            n,
+            *hyper,
+            config["nesterov"],
+            step == 0,
+            dtype_name(dtype),
+        )
+    p_ref, buf_ref = sgd_ref(p_host, grads, lr, **config)
+    assert_close(backend.to_numpy(p), p_ref, dtype, scale=10.0)
+    if has_buf:
+        assert_close(backend.to_numpy(buf), buf_ref, dtype, scale=10.0)
+    else:
+        np.testing.assert_array_equal(backend.to_numpy(buf), 99.0)  # untouched
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("config", ADAM_CONFIGS, ids=config_id)
+@pytest.mark.parametrize("n", OPTIM_SIZES)
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_adam_step(backend, dtype, n, config, offset):
+    lr, beta1, beta2, eps = 1e-2, 0.9, 0.999, 1e-8
+    p_host, grads = optim_inputs(n, dtype)
+    p = backend.array(p_host, offset)
+    m = backend.array(np.zeros(n, dtype), offset)
+    v = backend.array(np.zeros(n, dtype), offset)
+    for step, g_host in enumerate(grads, start=1):
+        g = backend.array(g_host, offset)
+        backend.call(
+            "adam_step",
+            *backend.pointers(p, g, m, v),
+            n,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            config["weight_decay"],
+            1 - beta1**step,
+            1 - beta2**step,
+            config["decoupled"],
+            dtype_name(dtype),
+        )
+    p_ref, m_ref, v_ref = adam_ref(p_host, grads, lr, beta1, beta2, eps, **config)
+    assert_close(backend.to_numpy(m), m_ref, dtype, scale=10.0)
+    assert_close(backend.to_numpy(v), v_ref, dtype, scale=10.0)
+    assert_close(backend.to_numpy(p), p_ref, dtype, scale=10.0)
+
+
+@pytest.mark.slow  # importing torch takes seconds
+def test_optimizer_references_match_torch():
+    """The NumPy references above are torch.optim's semantics (checked in float64)."""
+    torch = pytest.importorskip("torch")
+    p_host, grads = optim_inputs(33, np.float64)
+    for config in SGD_CONFIGS:
+        param = torch.nn.Parameter(torch.from_numpy(p_host.copy()))
+        opt = torch.optim.SGD([param], lr=0.1, **config)
+        for g in grads:
+            param.grad = torch.from_numpy(g.copy())
+            opt.step()
+        np.testing.assert_allclose(
+            param.detach().numpy(), sgd_ref(p_host, grads, 0.1, **config)[0], rtol=1e-12, atol=1e-14
+        )
+    for config in ADAM_CONFIGS:
+        param = torch.nn.Parameter(torch.from_numpy(p_host.copy()))
+        cls = torch.optim.AdamW if config["decoupled"] else torch.optim.Adam
+        opt = cls(
+            [param], lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=config["weight_decay"]
+        )
+        for g in grads:
+            param.grad = torch.from_numpy(g.copy())
+            opt.step()
+        expected = adam_ref(p_host, grads, 1e-2, 0.9, 0.999, 1e-8, **config)[0]
+        np.testing.assert_allclose(param.detach().numpy(), expected, rtol=1e-12, atol=1e-14)
+
+
+# ---- the binding layer: names, argument checks, errors ----
+
+ZERO_ARGS = {
+    "sigmoid_fwd": (0, 0, 0),
+    "sigmoid_bwd": (0, 0, 0, 0),
+    "tanh_fwd": (0, 0, 0),
+    "tanh_bwd": (0, 0, 0, 0),
+    "relu_fwd": (0, 0, 0, 0),
+    "relu_bwd": (0, 0, 0, 0),
+    "bias_act_fwd": (0, 0, 0, 0, 0, 0),
+    "bias_act_bwd": (0, 0, 0, 0, 0, 0, 0),
+    "softmax_xent_fwd": (0, 0, 0, 0, 0, 0),
+    "softmax_xent_bwd": (0, 0, 0, 0, 0, 0, 0),
+    "sgd_step": (0, 0, 0, 0, 0.1, 0.0, 0.0, 0.0, False, True),
+    "adam_step": (0, 0, 0, 0, 0, 0.1, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001, False),
+}
+
+
+def _modules():
+    """(module, extra trailing args): _C, plus _cuda where it was built (no GPU needed)."""
+    found = [(_C, ())]
+    try:
+        from gpugrad import _cuda
+    except ImportError:
+        pass
+    else:
+        found.append((_cuda, (0,)))
+    return found
+
+
+def test_kernel_names():
+    for module, _ in _modules():
+        assert sorted(module.kernel_names()) == sorted(KERNELS)
+        assert sorted(ZERO_ARGS) == sorted(KERNELS)
+        for name in KERNELS:
+            assert callable(getattr(module, name))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_unsupported_dtype_names_the_kernel(kernel):
+    for module, extra in _modules():
+        bad_dtypes = ["int64", "float128"]
+        if module is _C or kernel.startswith(("bias_act", "softmax", "sgd", "adam")):
+            bad_dtypes.append("float16")
+        for dtype in bad_dtypes:
+            message = f"{module.__name__}.{kernel}: unsupported dtype '{dtype}'"
+            with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+                getattr(module, kernel)(*ZERO_ARGS[kernel], dtype, *extra)
+
+
+def test_bad_sizes_and_act_raise_value_error():
+    for module, extra in _modules():
+        with pytest.raises(ValueError, match="sigmoid_fwd: n must be >= 0"):
+            module.sigmoid_fwd(0, 0, -1, "float32", *extra)
+        with pytest.raises(ValueError, match="bias_act_fwd: act must be"):
+            module.bias_act_fwd(0, 0, 0, 1, 1, 4, "float32", *extra)
+        with pytest.raises(ValueError, match="softmax_xent_fwd: cols must be >= 1"):
+            module.softmax_xent_fwd(0, 0, 0, 0, 3, 0, "float32", *extra)
+
+
+def test_zero_sized_calls_are_no_ops():
+    for module, extra in _modules():
+        for kernel, args in ZERO_ARGS.items():
+            getattr(module, kernel)(*args, "float32", *extra)
+
+
+def test_cuda_module_without_gpu_raises_runtime_error():
+    """With no usable GPU, _cuda still imports and a launch raises RuntimeError naming it."""
+    _cuda = pytest.importorskip("gpugrad._cuda")
+    if _cuda.device_count() > 0:
+        pytest.skip("a GPU is present: this checks the no-GPU error path")
+    with pytest.raises(RuntimeError, match=r"gpugrad\._cuda\.sigmoid_fwd: "):
+        _cuda.sigmoid_fwd(0, 0, 5, "float32", 0)
