@@ -425,3 +425,14 @@ def test_backend_info_reports_cpu():
     info = gg.backend_info()
     assert info["cpu"].startswith("numpy")
     assert "cuda_available" in info
+
+
+@pytest.mark.parametrize("fn", [gg.tanh, gg.exp, gg.sqrt, gg.sigmoid, gg.log])
+def test_zero_dim_outputs_saved_for_backward(fn):
+    """NumPy returns scalars for 0-d results: what forward saved must still be the output."""
+    x = leaf(0.7)
+    y = fn(x)
+    assert y.ndim == 0
+    (g,) = gg.autograd.grad(y, x, create_graph=True)
+    assert gg.autograd.gradcheck(fn, (leaf(0.7),))
+    assert gg.autograd.gradgradcheck(fn, (leaf(0.7),))

@@ -222,7 +222,7 @@ class Function(metaclass=FunctionMeta):
             state.fw_suspended -= 1
 
         single = not isinstance(raw, tuple)
-        outputs = [_wrap_output(out, args) for out in ((raw,) if single else raw)]
+        outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
         ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
@@ -254,14 +254,19 @@ class Function(metaclass=FunctionMeta):
         return outputs[0] if single else tuple(outputs)
 
 
-def _wrap_output(out, args):
+def _wrap_output(ctx, out, args):
     if isinstance(out, Tensor):
         # a forward that returns one of its inputs unchanged returns an alias
         return Tensor._make(out.array, vbox=out._vbox) if any(out is a for a in args) else out
     if out is None:
         return None
-    # NumPy turns 0-d results into scalars; a tensor always holds an array
-    return Tensor._make(out if not isinstance(out, np.generic) else np.asarray(out))
+    if isinstance(out, np.generic):
+        # NumPy turns 0-d results into scalars; a tensor always holds an array, and what
+        # forward saved must still be recognised as this output
+        array = np.asarray(out)
+        ctx._to_save = tuple(array if item is out else item for item in ctx._to_save)
+        out = array
+    return Tensor._make(out)
 
 
 def _resolve_saved(ctx: Node, args, outputs):
