@@ -19,7 +19,15 @@ def device_count() -> int:
 def synchronize(device=None):
     """Wait for all queued GPU work (no-op without a GPU)."""
     if is_available():
-        cupy_backend.module().cuda.Device().synchronize()
+        cp = cupy_backend.module()
+        index = cp.cuda.Device().id if device is None else _index(device)
+        cp.cuda.Device(index).synchronize()
+
+
+def _index(device) -> int:
+    from gpugrad.backend import as_device
+
+    return device if isinstance(device, int) else as_device(device).index
 
 
 def get_device_name(device=None) -> str:

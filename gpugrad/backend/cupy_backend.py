@@ -17,7 +17,10 @@ def _probe():
     except Exception as exc:  # ImportError, CUDARuntimeError without driver, ...
         reason = f"{type(exc).__name__}: {exc}".strip()
         if isinstance(exc, ImportError):
-            reason = "CuPy is not installed (pip install 'gpugrad[cuda]' or cupy-cuda12x)"
+            reason = (
+                "CuPy is not installed (pip install 'gpugrad[cuda]', i.e. cupy-cuda13x; "
+                "cupy-cuda12x for a CUDA 12 driver)"
+            )
         _state.update(ok=False, module=None, count=0, reason=reason)
 
 
