@@ -2,7 +2,7 @@
 custom CUDA kernels on NVIDIA GPUs (through CuPy) and NumPy + C++ kernels on the CPU."""
 from __future__ import annotations
 
-from gpugrad import autograd, cuda, func, nn, ops, optim, viz  # noqa: F401  (ops attaches Tensor methods)
+from gpugrad import autograd, cuda, data, func, nn, ops, optim, viz  # noqa: F401  (ops attaches Tensor methods)
 from gpugrad.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gpugrad.backend import Device, backend_info
 from gpugrad.backend import Device as device
@@ -17,6 +17,7 @@ from gpugrad.dtypes import (
 )
 from gpugrad.dtypes import dtype as dtype  # noqa: F401
 from gpugrad.ops import *  # noqa: F401,F403
+from gpugrad.serialization import load, save
 from gpugrad.tensor import Tensor, is_tensor
 
 bool = bool_  # noqa: A001  gg.bool, as torch.bool

@@ -436,3 +436,10 @@ def test_zero_dim_outputs_saved_for_backward(fn):
     (g,) = gg.autograd.grad(y, x, create_graph=True)
     assert gg.autograd.gradcheck(fn, (leaf(0.7),))
     assert gg.autograd.gradgradcheck(fn, (leaf(0.7),))
+
+
+def test_sum_of_bool_and_int_tensors_is_int64():
+    correct = gg.tensor([1, 2, 3]) == gg.tensor([1, 0, 3])
+    assert correct.sum().item() == 2 and correct.sum().dtype == gg.int64
+    assert gg.tensor([1, 2], dtype=gg.int32).sum().dtype == gg.int64
+    assert gg.tensor([1.5, 2.0]).sum(dtype=gg.float64).dtype == gg.float64

@@ -1,2 +1,51 @@
-"""gg.nn: modules and layers (see gg.nn.functional for the stateless ops)."""
-from gpugrad.nn import functional  # noqa: F401
+"""gg.nn: modules and layers (see gg.nn.functional for the stateless ops, gg.nn.init for
+parameter initialisers)."""
+
+from gpugrad.nn import functional, init
+from gpugrad.nn.modules import (
+    GELU,
+    MLP,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    Module,
+    MSELoss,
+    MultiMarginLoss,
+    NLLLoss,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+
+__all__ = [
+    "GELU",
+    "MLP",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "Module",
+    "MultiMarginLoss",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import builtins
 from collections import namedtuple
 
+import numpy as np
+
+from gpugrad import dtypes
 from gpugrad.autograd.function import Function
 from gpugrad.backend import xp_of
 from gpugrad.ops import elementwise as E
@@ -78,9 +81,9 @@ class Amin(Amax):
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over dim (int, tuple or None = all)."""
     if dtype is not None:
-        x = x.to(dtype)
-    elif x.array.dtype.kind in "biu":
-        x = x.to("int64")
+        x = x.to(dtypes.as_dtype(dtype))
+    elif x.array.dtype.kind in "bu" or x.array.dtype == np.int32:
+        x = S.cast(x, dtypes.int64)  # as torch: integer sums accumulate in int64
     return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
 
 

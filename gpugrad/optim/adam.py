@@ -1,0 +1,108 @@
+"""Adam and AdamW: torch.optim's updates (bias corrections 1 - beta**step, step counted per
+parameter), one fused kernel call per parameter."""
+
+from __future__ import annotations
+
+from gpugrad.autograd.mode import no_grad
+from gpugrad.backend import kernels
+from gpugrad.optim.optimizer import Optimizer, _state_buffer
+
+
+class Adam(Optimizer):
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g²;
+    p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps). weight_decay adds wd * p to g
+    (Adam) or, with decoupled_weight_decay (AdamW), scales p by 1 - lr * wd first."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if amsgrad:
+            raise NotImplementedError("Adam(amsgrad=True) is not implemented in gpugrad")
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": False,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    @no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a .grad; returns closure() if given."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad.array if not group["maximize"] else -param.grad.array
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = _state_buffer(param)
+                    state["exp_avg_sq"] = _state_buffer(param)
+                state["step"] += 1
+                step = state["step"]
+                kernels.adam_step(
+                    param.array,
+                    grad,
+                    state["exp_avg"].array,
+                    state["exp_avg_sq"].array,
+                    group["lr"],
+                    beta1,
+                    beta2,
+                    group["eps"],
+                    group["weight_decay"],
+                    1 - beta1**step,
+                    1 - beta2**step,
+                    group["decoupled_weight_decay"],
+                )
+                param._bump_version()
+        return loss
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )

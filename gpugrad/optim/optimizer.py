@@ -1,0 +1,213 @@
+"""Optimizer: parameter groups with per-group options, per-parameter state, and state_dict /
+load_state_dict in torch.optim's layout, so checkpoints read the same way."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gpugrad import backend
+from gpugrad.autograd.mode import enable_grad
+from gpugrad.tensor import Tensor
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Holds param_groups (each a dict with 'params' and the options) and `state[param]`;
+    subclasses implement step()."""
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]):
+        self.defaults = defaults
+        self.state: defaultdict[Tensor, dict] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                f"but got {type(params).__name__}"
+            )
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "params argument given to the optimizer "
+                "should be an ordered iterable (a set is not)"
+            )
+        param_groups = list(params)
+        if not param_groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (missing options take the defaults)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections (a set is not)"
+            )
+        params = list(params)
+        for param in params:
+            if not isinstance(param, Tensor):
+                raise TypeError(
+                    "optimizer can only optimize Tensors, but "
+                    f"one of the params is {type(param).__name__}"
+                )
+            if not param.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer: a parameter appears twice in one parameter group")
+        group = {**param_group, "params": params}
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(
+                    "parameter group didn't specify a value of "
+                    f"required optimization parameter {name}"
+                )
+            group.setdefault(name, default)
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in taken for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's .grad (or zero it in place with set_to_none=False)."""
+        from gpugrad.nn.modules import _zero_grad
+
+        for group in self.param_groups:
+            for param in group["params"]:
+                _zero_grad(param, set_to_none)
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        raise NotImplementedError
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    # ---- state_dict ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{'state': {index: {...}}, 'param_groups': [{options..., 'params': [indices]}]}: params
+        are numbered over all groups in order; state tensors are copies."""
+        index_of, groups = {}, []
+        for group in self.param_groups:
+            indices = []
+            for param in group["params"]:
+                index_of.setdefault(id(param), len(index_of))
+                indices.append(index_of[id(param)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
+        state = {}
+        for group in self.param_groups:
+            for param in group["params"]:
+                if self.state.get(param):
+                    state[index_of[id(param)]] = {
+                        key: _copy_value(value) for key, value in self.state[param].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore options and per-parameter state (cast to each parameter's device and dtype);
+        the structure is checked first, and nothing changes when it does not match."""
+        if (
+            not isinstance(state_dict, dict)
+            or "param_groups" not in state_dict
+            or "state" not in state_dict
+        ):
+            raise ValueError("optimizer state_dict must be a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                "loaded state dict has a different number "
+                f"of parameter groups ({len(saved_groups)}) "
+                f"than the optimizer ({len(self.param_groups)})"
+            )
+        param_of = {}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(group["params"]) != len(saved["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group that doesn't match the size of "
+                    f"optimizer's group: group {i} has "
+                    f"{len(saved['params'])} params in the state dict, "
+                    f"{len(group['params'])} in the optimizer"
+                )
+            for index, param in zip(saved["params"], group["params"]):
+                param_of[index] = param
+        new_state = defaultdict(dict)
+        for index, entry in state_dict["state"].items():
+            key = int(index)  # JSON-like round trips may turn keys into strings
+            if key not in param_of:
+                raise ValueError(
+                    f"optimizer state_dict has state for param {index}, which no group lists"
+                )
+            param = param_of[key]
+            new_state[param] = {
+                name: self._cast_state(param, name, value) for name, value in entry.items()
+            }
+        # saved options win; an option the checkpoint lacks (an older or a torch one) stays
+        new_groups = [
+            {
+                **group,
+                **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"},
+                "params": group["params"],
+            }
+            for group, saved in zip(self.param_groups, saved_groups)
+        ]
+        self.state, self.param_groups = new_state, new_groups
+
+    def _cast_state(self, param: Tensor, name: str, value):
+        """A state value as this optimizer keeps it: tensors as copies on the param's device
+        (floating ones in its dtype), `step` as an int."""
+        if name == "step":
+            return int(float(value))
+        if isinstance(value, Tensor):
+            array = backend.to_device(value.array, param.device)
+        elif value is not None and hasattr(value, "shape") and hasattr(value, "dtype"):
+            from gpugrad.nn.modules import _source_array
+
+            array = backend.to_device(_source_array(name, value), param.device)
+        else:
+            return copy.deepcopy(value)
+        if array.dtype.kind == "f":
+            array = array.astype(param.array.dtype, copy=False)
+        if tuple(array.shape) != tuple(param.shape):
+            raise ValueError(
+                f"optimizer state '{name}' has shape {tuple(array.shape)} "
+                f"but its parameter has shape {tuple(param.shape)}"
+            )
+        return Tensor._make(array.copy())
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(
+                f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
+            )
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _copy_value(value):
+    if isinstance(value, Tensor):
+        return Tensor._make(value.array.copy())
+    return copy.deepcopy(value)
+
+
+def _state_buffer(param: Tensor) -> Tensor:
+    """A zero tensor shaped, typed and placed like param (optimizer state)."""
+    xp = backend.xp_of(param.array)
+    return Tensor._make(xp.zeros_like(param.array))
