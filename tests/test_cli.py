@@ -244,3 +244,12 @@ def test_bench_dispatches_to_benchmarks_run(capsys):
         main(["bench", "--help"])
     assert info.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+def test_grad_report_prints_tables_and_plots(tmp_path, capsys):
+    path = tmp_path / "flow.png"
+    assert main(["train", "--epochs", "2", "--quiet", "--grad-report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("gradient norms, epoch") == 2
+    assert re.search(r"0\.weight\s+\d+\s+\d\.\d+e[-+]\d+", out)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

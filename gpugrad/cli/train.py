@@ -162,6 +162,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="write loss and accuracy curves per epoch (needs matplotlib)",
     )
+    parser.add_argument(
+        "--grad-report",
+        metavar="PATH.png",
+        nargs="?",
+        const="grad_flow.png",
+        default=None,
+        help="print per-layer gradient norms (mean/min/max, vanishing/exploding flags) each "
+        "epoch and plot them over training to PATH.png (default: grad_flow.png)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
 
 
@@ -264,6 +273,7 @@ def fit(
     epochs: int,
     callbacks: list[EpochCallback] = (),
     quiet: bool = False,
+    after_backward: list = (),
 ) -> History:
     """Train for `epochs` passes: zero_grad, forward, cross-entropy, backward, step."""
     from tqdm import tqdm
@@ -287,6 +297,8 @@ def fit(
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad()
             loss.backward()
+            for hook in after_backward:  # e.g. --grad-report reads every step's gradients
+                hook(model)
             optimizer.step()
             running.add(loss, logits, y)
             bar.update(1)
@@ -308,7 +320,23 @@ def fit(
 
 def epoch_callbacks(args: argparse.Namespace) -> list[EpochCallback]:
     """The per-epoch hooks the flags ask for (a reporting flag appends its callback here)."""
-    return []
+    callbacks = []
+    if args.grad_tracker is not None:
+        tracker = args.grad_tracker
+
+        def report(stats, model, optimizer):
+            print(tracker.end_epoch(), flush=True)
+
+        callbacks.append(report)
+    return callbacks
+
+
+def step_hooks(args: argparse.Namespace) -> list:
+    """Hooks run after every backward, before the optimizer step."""
+    if args.grad_tracker is None:
+        return []
+    tracker = args.grad_tracker
+    return [lambda model: tracker.observe(model.named_parameters())]
 
 
 def plot_history(history: History, path: str) -> None:
@@ -402,6 +430,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
             flush=True,
         )
 
+    args.grad_tracker = gg.autograd.GradFlowTracker() if args.grad_report else None
     with _blas_threads(args.threads):
         start = time.perf_counter()
         history = fit(
@@ -412,6 +441,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
             args.epochs,
             callbacks=epoch_callbacks(args),
             quiet=args.quiet,
+            after_backward=step_hooks(args),
         )
         gg.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -442,4 +472,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
     if args.plot is not None:
         plot_history(history, args.plot)
         print(f"wrote loss and accuracy curves to {args.plot}", flush=True)
+    if args.grad_tracker is not None:
+        args.grad_tracker.plot(args.grad_report)
+        print(f"wrote per-layer gradient norms over training to {args.grad_report}", flush=True)
     return result
