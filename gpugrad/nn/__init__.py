@@ -1,51 +1,7 @@
 """gg.nn: modules and layers (see gg.nn.functional for the stateless ops, gg.nn.init for
 parameter initialisers)."""
 
-from gpugrad.nn import functional, init
-from gpugrad.nn.modules import (
-    GELU,
-    MLP,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    Dropout,
-    Flatten,
-    Identity,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    Module,
-    MSELoss,
-    MultiMarginLoss,
-    NLLLoss,
-    Parameter,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from gpugrad.nn import functional, init, modules
+from gpugrad.nn.modules import *  # noqa: F403
 
-__all__ = [
-    "GELU",
-    "MLP",
-    "BCEWithLogitsLoss",
-    "CrossEntropyLoss",
-    "Dropout",
-    "Flatten",
-    "Identity",
-    "LeakyReLU",
-    "Linear",
-    "LogSoftmax",
-    "MSELoss",
-    "Module",
-    "MultiMarginLoss",
-    "NLLLoss",
-    "Parameter",
-    "ReLU",
-    "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "Tanh",
-    "functional",
-    "init",
-]
+__all__ = [*modules.__all__, "functional", "init"]

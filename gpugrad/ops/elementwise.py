@@ -324,46 +324,36 @@ class Maximum(Function):
     """Elementwise max; on ties the gradient is split evenly, as in PyTorch."""
 
     arrays = True
+    pick = "maximum"
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return xp_of(a).maximum(a, b)
+        return getattr(xp_of(a), ctx.fn.pick)(a, b)
+
+    @staticmethod
+    def _share_a(ctx, a, b, dtype):
+        """1 where a wins, 1/2 on ties, 0 where b wins."""
+        wins = (a > b) if ctx.fn.pick == "maximum" else (a < b)
+        return wins.to(dtype) + (a == b).to(dtype) * 0.5
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        share_a = (a > b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        share_a = Maximum._share_a(ctx, a, b, g.dtype)
         return g * share_a, g * (1 - share_a)
 
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        share_a = (a > b).to(ta.dtype) + (a == b).to(ta.dtype) * 0.5
+        share_a = Maximum._share_a(ctx, a, b, ta.dtype)
         return ta * share_a + tb * (1 - share_a)
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """Elementwise min; on ties the gradient is split evenly, as in PyTorch."""
 
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return xp_of(a).minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        share_a = (a < b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
-        return g * share_a, g * (1 - share_a)
-
-    @staticmethod
-    def jvp(ctx, ta, tb):
-        a, b = ctx.saved_tensors
-        share_a = (a < b).to(ta.dtype) + (a == b).to(ta.dtype) * 0.5
-        return ta * share_a + tb * (1 - share_a)
+    pick = "minimum"
 
 
 class Clamp(Function):
