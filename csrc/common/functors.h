@@ -155,6 +155,7 @@ template <class T>
 struct SgdHyper {
   T lr, momentum, one_minus_dampening, weight_decay;
   bool nesterov, first_step;
+  GG_HD bool decay() const { return weight_decay != T(0); }
 };
 
 template <class T>
@@ -163,11 +164,12 @@ inline SgdHyper<T> make_sgd_hyper(double lr, double momentum, double dampening,
   return {T(lr), T(momentum), T(1.0 - dampening), T(weight_decay), nesterov, first_step};
 }
 
-// kMomentum is momentum != 0; without it `buf` is neither read nor written.
-template <bool kMomentum, class T>
-GG_HD inline void sgd_update(T& p, T g, T& buf, const SgdHyper<T>& h) {
+// kMomentum is momentum != 0; without it `buf` is neither read nor written. H is SgdHyper<T>
+// or any type with the same members (the CPU passes one whose switches are compile-time).
+template <bool kMomentum, class T, class H>
+GG_HD inline void sgd_update(T& p, T g, T& buf, const H& h) {
   T d = g;
-  if (h.weight_decay != T(0)) d += h.weight_decay * p;
+  if (h.decay()) d += h.weight_decay * p;
   if constexpr (kMomentum) {
     buf = h.first_step ? d : h.momentum * buf + h.one_minus_dampening * d;
     d = h.nesterov ? d + h.momentum * buf : buf;
@@ -183,6 +185,7 @@ struct AdamHyper {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
   T step_size, bias_correction2_sqrt, decay_factor;
   bool decoupled;
+  GG_HD bool decay() const { return weight_decay != T(0); }
 };
 
 template <class T>
@@ -201,9 +204,10 @@ inline AdamHyper<T> make_adam_hyper(double lr, double beta1, double beta2, doubl
           decoupled};
 }
 
-template <class T>
-GG_HD inline void adam_update(T& p, T g, T& m, T& v, const AdamHyper<T>& h) {
-  if (h.weight_decay != T(0)) {
+// H is AdamHyper<T> or any type with the same members (the CPU's has compile-time switches).
+template <class T, class H>
+GG_HD inline void adam_update(T& p, T g, T& m, T& v, const H& h) {
+  if (h.decay()) {
     if (h.decoupled) {
       p *= h.decay_factor;
     } else {
