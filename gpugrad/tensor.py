@@ -291,7 +291,8 @@ class Tensor:
         def _store(grad):
             tensor = ref()
             if tensor is not None:
-                g = grad.detach() if not grad.requires_grad else grad
+                # a copy: the engine may hand this same memory on to a leaf's .grad
+                g = Tensor._make(grad.array.copy()) if not grad.requires_grad else grad
                 tensor.grad = g if tensor.grad is None else tensor.grad + g
 
         self.register_hook(_store)

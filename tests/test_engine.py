@@ -443,3 +443,35 @@ def test_sum_of_bool_and_int_tensors_is_int64():
     assert correct.sum().item() == 2 and correct.sum().dtype == gg.int64
     assert gg.tensor([1, 2], dtype=gg.int32).sum().dtype == gg.int64
     assert gg.tensor([1.5, 2.0]).sum(dtype=gg.float64).dtype == gg.float64
+
+
+def test_leaf_grads_never_share_memory():
+    """.grad is adopted from the engine without a copy only when nothing else holds it."""
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    seed = gg.tensor([1.0, 1.0], dtype=gg.float64)
+    (a + b).backward(seed)  # Add hands the same gradient to both inputs
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(a.grad.numpy(), seed.numpy())
+    a.grad.mul_(10)
+    assert b.grad.tolist() == [1, 1] and seed.tolist() == [1, 1]
+    c = leaf([[1.0, 2.0]])
+    d = leaf([1.0, 2.0])
+    (c.reshape(2) + d).sum().backward()  # c's gradient is a view of d's
+    assert not np.shares_memory(c.grad.numpy(), d.grad.numpy())
+
+
+def test_second_backward_accumulates_in_place_without_touching_retained_grads():
+    x = leaf([1.0, 2.0])
+    h = x * 1
+    h.retain_grad()
+    (h + 0).sum().backward(retain_graph=True)
+    (h + 0).sum().backward()
+    assert x.grad.tolist() == [2, 2]
+    assert h.grad.tolist() == [2, 2]
+
+
+def test_matmul_promotes_mixed_dtypes():
+    a = gg.ones(2, 3)
+    b = gg.ones(3, 4, dtype=gg.float64)
+    out = a @ b
+    assert out.dtype == gg.float64 and out.shape == (2, 4)

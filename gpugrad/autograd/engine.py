@@ -22,11 +22,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         capture = {gradient_edge(t): i for i, t in enumerate(inputs)}
-    captured = _run(roots, grads, retain_graph, create_graph, capture)
+    claimed = {_owner(g.array) for g in grads}  # the caller's arrays: never adopt them as .grad
+    captured = _run(roots, grads, retain_graph, create_graph, capture, claimed)
     if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
         for t, g in zip(inputs, captured):
             if g is not None:
-                _accumulate_into(t, g, create_graph)
+                _accumulate_into(t, g, create_graph, claimed)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -142,7 +143,7 @@ def _needed(seen, capture):
     return needed
 
 
-def _run(roots, root_grads, retain_graph, create_graph, capture):
+def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
     deps, seen = _graph(roots)
     needed = _needed(seen, capture) if capture is not None else None
     buffers: dict = {}
@@ -174,7 +175,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture):
                     _release_subgraph(node, deps, ready, retain_graph)
                     continue
             if isinstance(node, AccumulateGrad):
-                _accumulate_leaf(node, grads[0], create_graph)
+                _accumulate_leaf(node, grads[0], create_graph, claimed)
                 continue
             if all(g is None for g in grads):  # nothing flowed here: nothing flows on
                 grad_inputs = [None] * len(node.next_edges)
@@ -282,7 +283,14 @@ def _zeros_for_output(node, nr) -> Tensor:
     return Tensor._make(xp.zeros(shape, dtype=dtype))
 
 
-def _accumulate_leaf(node, g, create_graph):
+def _owner(array) -> int:
+    """Identity of the memory an array views (a reshape of g is still g's memory)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return id(array)
+
+
+def _accumulate_leaf(node, g, create_graph, claimed):
     if g is None:
         return
     leaf = node.variable
@@ -291,16 +299,24 @@ def _accumulate_leaf(node, g, create_graph):
             new = fn(g)
             if new is not None:
                 g = new
-    _accumulate_into(leaf, g, create_graph)
+    _accumulate_into(leaf, g, create_graph, claimed)
 
 
-def _accumulate_into(leaf, g, create_graph):
+def _accumulate_into(leaf, g, create_graph, claimed):
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     elif leaf.grad is None:
-        leaf.grad = Tensor._make(g.array.copy())  # never alias an array the caller may still hold
+        # Adopt the engine's fresh gradient as .grad (no copy) unless its memory is the
+        # caller's or already another leaf's .grad in this pass (Add hands the same g to both
+        # inputs): .grad may later be changed in place, which must not reach anything else.
+        owner = _owner(g.array)
+        if owner in claimed:
+            leaf.grad = Tensor._make(g.array.copy())
+        else:
+            claimed.add(owner)
+            leaf.grad = Tensor._make(g.array)
     elif leaf.grad.requires_grad:
-        leaf.grad = Tensor._make((leaf.grad.array + g.array))
+        leaf.grad = Tensor._make(leaf.grad.array + g.array)
     else:
         leaf.grad.array += g.array
         leaf.grad._bump_version()

@@ -106,7 +106,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both arguments need at least 1 dimension, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.array.dtype != b.array.dtype:
-        a, b = promote("matmul", a, b)
+        a, b = promote("matmul", a, b, broadcast=False)
     inner_a = a.shape[-1]
     inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if inner_a != inner_b:
