@@ -277,7 +277,7 @@ class Tensor:
                 self._hooks = []
             hooks = self._hooks
         else:
-            hooks = self.grad_fn._pre_hooks.setdefault(self._output_nr, [])
+            hooks = self.grad_fn.hooks_for(self._output_nr)
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
 

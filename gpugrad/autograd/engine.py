@@ -228,7 +228,7 @@ def _apply_node(node, grads, create_graph):
                 new = fn(grads[nr])
                 if new is not None:
                     grads[nr] = new
-    if node.materialize_grads and any(g is None for g in grads):
+    if node.num_outputs > 1 and node.materialize_grads and any(g is None for g in grads):
         grads = [
             g if g is not None else _zeros_for_output(node, nr) for nr, g in enumerate(grads)
         ]

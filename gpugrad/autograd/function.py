@@ -73,21 +73,29 @@ class SavedTensor:
 class Node:
     """The backward vertex of one Function call; it is also the `ctx` its rules receive."""
 
+    # Defaults live on the class, so making a node per op call sets only what differs.
+    next_edges = ()
+    input_meta = ()  # (shape, np dtype) per forward argument, None for non-tensors
+    needs_input_grad = ()
+    num_outputs = 1
+    output_meta = ()  # multi-output nodes: what a missing output gradient looks like
+    materialize_grads = True
+    non_differentiable = ()
+    _pre_hooks = None  # {output_nr: [hook, ...]} once a tensor hook is registered
+    _to_save = ()
+    _saved = None
+    _saved_is_output = ()
+    _released = False
+    creation_trace = None  # set in anomaly mode: where forward created this node
+
     def __init__(self, fn):
         self.fn = fn
-        self.next_edges = ()
-        self.input_meta = ()  # (shape, np dtype) per forward argument, None for non-tensors
-        self.needs_input_grad = ()
-        self.num_outputs = 1
-        self.output_meta = ()  # multi-output nodes: what a missing output gradient looks like
-        self.materialize_grads = True
-        self.non_differentiable = ()
-        self._pre_hooks: dict = {}
-        self._to_save = ()
-        self._saved = None
-        self._saved_is_output = ()
-        self._released = False
-        self.creation_trace = None  # set in anomaly mode: where forward created this node
+
+    def hooks_for(self, output_nr: int) -> list:
+        """The (mutable) list of gradient hooks of one output."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return self._pre_hooks.setdefault(output_nr, [])
 
     def name(self) -> str:
         return self.fn.__name__ + "Backward"
@@ -123,7 +131,7 @@ class Node:
         raise NotImplementedError("gpugrad Functions may not modify their inputs in place")
 
     def register_prehook(self, hook):
-        return self._pre_hooks.setdefault(0, []).append(hook)
+        return self.hooks_for(0).append(hook)
 
     def release(self):
         if self._saved is not None:
@@ -222,7 +230,10 @@ class Function(metaclass=FunctionMeta):
             state.fw_suspended -= 1
 
         single = not isinstance(raw, tuple)
-        outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
+        if single and type(raw) is np.ndarray:  # the common case, inline
+            outputs = [Tensor._make(raw)]
+        else:
+            outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
         ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
