@@ -201,22 +201,28 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args):
-        state = mode.state
+        # The hot path of every op: kept flat (one pass over the arguments, no helper calls
+        # in the common case) because Python call overhead is most of a small op's cost.
+        state = _mode_state
         grad_on = state.grad_enabled
         track_tangents = state.fw_level > 0 and state.fw_suspended == 0
         requires_grad = forward_ad = False
         needs, raw_args = [], []
         for a in args:
             if isinstance(a, Tensor):
-                need = grad_on and a.requires_grad
-                requires_grad = requires_grad or need
-                forward_ad = forward_ad or (track_tangents and a._tangent is not None)
                 raw_args.append(a.array)
+                if grad_on and a.requires_grad:
+                    needs.append(True)
+                    requires_grad = True
+                else:
+                    needs.append(False)
+                if track_tangents and a._tangent is not None:
+                    forward_ad = True
             else:
-                need = False
                 raw_args.append(a)
-            needs.append(need)
-        ctx = Node(cls)
+                needs.append(False)
+        ctx = _new_node(Node)
+        ctx.fn = cls
         ctx.needs_input_grad = needs = tuple(needs)
         if state.anomaly:
             ctx.creation_trace = traceback.format_stack()[:-1]
@@ -234,15 +240,19 @@ class Function(metaclass=FunctionMeta):
             outputs = [Tensor._make(raw)]
         else:
             outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
-        ctx.num_outputs = len(outputs)
+            ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
 
         if requires_grad:
-            ctx.next_edges = tuple(gradient_edge(a) if need else None for a, need in zip(args, needs))
-            ctx.input_meta = tuple(
-                (a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None for a in args
-            )
+            edges, meta = [], []
+            for a, need in zip(args, needs):
+                if need:
+                    edges.append((a.grad_fn, a._output_nr) if a.grad_fn is not None else gradient_edge(a))
+                else:
+                    edges.append(None)
+                meta.append((a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None)
+            ctx.next_edges, ctx.input_meta = tuple(edges), tuple(meta)
             if len(outputs) > 1:
                 ctx.output_meta = tuple(
                     None if out is None else (out.array.shape, out.array.dtype, xp_of(out.array))
@@ -253,7 +263,7 @@ class Function(metaclass=FunctionMeta):
                 if out is None or out.array.dtype.kind != "f" or (nondiff and id(out) in nondiff):
                     continue
                 out.requires_grad, out.grad_fn, out._output_nr = True, ctx, nr
-        if requires_grad or forward_ad:
+        if (requires_grad or forward_ad) and ctx._to_save:
             _resolve_saved(ctx, args, outputs)
         if forward_ad:
             _forward_tangents(cls, ctx, args, outputs)
@@ -263,6 +273,10 @@ class Function(metaclass=FunctionMeta):
             for observer in forward_observers:
                 observer(ctx, outputs)
         return outputs[0] if single else tuple(outputs)
+
+
+_mode_state = mode.state
+_new_node = object.__new__
 
 
 def _wrap_output(ctx, out, args):
@@ -281,30 +295,28 @@ def _wrap_output(ctx, out, args):
 
 
 def _resolve_saved(ctx: Node, args, outputs):
+    """Turn what forward saved (arrays or tensors) into SavedTensors: an output is recognised
+    by identity, an input's array by identity with that input, anything else is a constant."""
     saved, is_output = [], []
     for item in ctx._to_save:
-        if item is None:
-            saved.append(None)
-            is_output.append(False)
-            continue
-        entry = None
-        for nr, out in enumerate(outputs):
-            if out is not None and (item is out or item is out.array):
-                entry = SavedTensor(out, is_output_of=ctx, output_nr=nr)
-                is_output.append(True)
-                break
-        if entry is None:
-            is_output.append(False)
-            if isinstance(item, Tensor):
-                entry = SavedTensor(item)
+        entry, output = None, False
+        if item is not None:
+            for nr, out in enumerate(outputs):
+                if out is not None and (item is out or item is out.array):
+                    entry, output = SavedTensor(out, is_output_of=ctx, output_nr=nr), True
+                    break
             else:
-                for a in args:
-                    if isinstance(a, Tensor) and item is a.array:
-                        entry = SavedTensor(a)
-                        break
+                if isinstance(item, Tensor):
+                    entry = SavedTensor(item)
                 else:
-                    entry = SavedTensor(None, array=item)
+                    for a in args:
+                        if isinstance(a, Tensor) and item is a.array:
+                            entry = SavedTensor(a)
+                            break
+                    else:
+                        entry = SavedTensor(None, array=item)
         saved.append(entry)
+        is_output.append(output)
     ctx._saved = saved
     ctx._saved_is_output = tuple(is_output)
     ctx._to_save = ()
