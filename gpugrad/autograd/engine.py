@@ -310,7 +310,9 @@ def _accumulate_into(leaf, g, create_graph, claimed):
         # caller's or already another leaf's .grad in this pass (Add hands the same g to both
         # inputs): .grad may later be changed in place, which must not reach anything else.
         owner = _owner(g.array)
-        if owner in claimed:
+        if owner in claimed or not g.array.flags.c_contiguous:
+            # a copy (C-ordered: a transposed view from matmul's backward would make every
+            # later in-place update and fused optimizer step slower)
             leaf.grad = Tensor._make(g.array.copy())
         else:
             claimed.add(owner)
