@@ -195,7 +195,7 @@ def test_no_command_and_help(capsys):
         main(["train", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "--hidden" in out and "--grad" not in out
+    assert "--hidden" in out and "--grad-report" in out
 
 
 def test_bench_without_benchmarks_folder(monkeypatch, tmp_path, capsys):
