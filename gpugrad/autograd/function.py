@@ -87,6 +87,7 @@ class Node:
     _saved_is_output = ()
     _released = False
     creation_trace = None  # set in anomaly mode: where forward created this node
+    forward_ad = False  # True when forward-mode tangents flow through this call
 
     def __init__(self, fn):
         self.fn = fn
@@ -224,6 +225,8 @@ class Function(metaclass=FunctionMeta):
         ctx = _new_node(Node)
         ctx.fn = cls
         ctx.needs_input_grad = needs = tuple(needs)
+        if forward_ad:
+            ctx.forward_ad = True  # jvp rules will read what forward saves
         if state.anomaly:
             ctx.creation_trace = traceback.format_stack()[:-1]
 

@@ -16,7 +16,9 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # dA needs B and dB needs A: keep only what a requested gradient (or jvp) will read
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b or ctx.forward_ad else None, b if need_a or ctx.forward_ad else None)
         return a @ b
 
     @staticmethod
