@@ -19,13 +19,21 @@ class MatMul(Function):
         # dA needs B and dB needs A: keep only what a requested gradient (or jvp) will read
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b or ctx.forward_ad else None, b if need_a or ctx.forward_ad else None)
+        # b = Wᵀ (Linear's weight seen through a transpose): dB is then best made as (gᵀ·a)ᵀ,
+        # so that dW = gᵀ·a comes out in W's own row-major layout (no strided copy later)
+        ctx.b_transposed = b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous
         return a @ b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         grad_a = matmul(g, S.transpose(b, -1, -2)) if ctx.needs_input_grad[0] else None
-        grad_b = matmul(S.transpose(a, -1, -2), g) if ctx.needs_input_grad[1] else None
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            if ctx.b_transposed and g.ndim == 2 and a.ndim == 2:
+                grad_b = S.transpose(matmul(S.transpose(g, 0, 1), a), 0, 1)
+            else:
+                grad_b = matmul(S.transpose(a, -1, -2), g)
         return grad_a, grad_b
 
     @staticmethod
