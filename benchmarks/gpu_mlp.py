@@ -24,6 +24,9 @@ import traceback
 
 import numpy as np
 
+# run as a script (scripts/gpu_check.sh) its folder is on sys.path; shared helpers live there
+from gpu_kernels import cuda_unavailable_reason, write_json  # noqa: E402
+
 SCHEMA = "gpugrad.gpu_mlp/1"
 CONFIGS = [  # (name, layer sizes, batch, timed repeats)
     ("784-512-512-10", (784, 512, 512, 10), 128, 30),
@@ -32,26 +35,6 @@ CONFIGS = [  # (name, layer sizes, batch, timed repeats)
 ]
 LR, MOMENTUM = 0.01, 0.9
 DEVICE = "cuda"  # gpugrad's device (the harness's own dry runs swap in "cpu")
-
-
-def cuda_unavailable_reason() -> str | None:
-    """None when CuPy imports and sees a GPU, else why not (never raises)."""
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "CuPy sees no CUDA device"
-    except Exception as exc:  # noqa: BLE001 - no CuPy, no driver, no device: all mean "skip"
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def write_json(path: str, doc: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 # ---- the two models ------------------------------------------------------------------------------
