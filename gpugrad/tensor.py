@@ -211,7 +211,12 @@ class Tensor:
         return self.to("cpu")
 
     def cuda(self, device=None) -> "Tensor":
-        return self.to("cuda" if device is None else backend.as_device(f"cuda:{device}" if isinstance(device, int) else device))
+        """A copy on a GPU: device None (the first), an index, or 'cuda:N'."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int):
+            device = f"cuda:{device}"
+        return self.to(backend.as_device(device))
 
     def float(self) -> "Tensor":
         return self.to(dtypes.float32)

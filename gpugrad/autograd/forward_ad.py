@@ -70,15 +70,13 @@ class _Alias(Function):
 
 
 def _alias(t: Tensor) -> Tensor:
+    """A new tensor object on t's data whose gradient flows back to t (without t's tangent)."""
     state = mode.state
     state.fw_suspended += 1
     try:
-        out = _Alias.apply(t)
+        return _Alias.apply(t)
     finally:
         state.fw_suspended -= 1
-    if out is t or out.array is not t.array:
-        out = Tensor._make(t.array, t.requires_grad, t.grad_fn, t._output_nr, t._vbox)
-    return out
 
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
