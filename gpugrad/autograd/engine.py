@@ -7,6 +7,8 @@ from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
 from gpugrad.tensor import Tensor
 
+_state = mode.state
+
 # Called as observer(node, grad_outputs, grad_inputs) after each node runs; empty on the
 # normal path, so recording per-edge gradients (gg.viz, flow reports) costs nothing unless asked.
 observers: list = []
@@ -164,9 +166,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
     try:
         while ready:
             node = ready.pop()
-            grads = buffers.pop(node, None) or [None] * node.num_outputs
+            grads = buffers.pop(node, None)  # None: no gradient reached this node
             if capture is not None:
-                for nr, g in enumerate(grads):
+                for nr, g in enumerate(grads or ()):
                     slots = capture.get((node, nr))
                     if slots is not None and g is not None:
                         for slot in slots if isinstance(slots, list) else [slots]:
@@ -175,9 +177,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                     _release_subgraph(node, deps, ready, retain_graph)
                     continue
             if isinstance(node, AccumulateGrad):
-                _accumulate_leaf(node, grads[0], create_graph, claimed)
+                if grads is not None:
+                    _accumulate_leaf(node, grads[0], create_graph, claimed)
                 continue
-            if all(g is None for g in grads):  # nothing flowed here: nothing flows on
+            if grads is None:  # nothing flowed here: nothing flows on
                 grad_inputs = [None] * len(node.next_edges)
             else:
                 grad_inputs = _apply_node(node, grads, create_graph)
@@ -242,16 +245,25 @@ def _apply_node(node, grads, create_graph):
                 f"function {node.name()} returned an incorrect number of gradients "
                 f"(expected {n_inputs}, got {len(result)})"
             )
-    result = tuple(result) + (None,) * (n_inputs - len(result))
+    elif len(result) > n_inputs and any(g is not None for g in result[n_inputs:]):
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {n_inputs}, got {len(result)})"
+        )
     out = []
-    for i, (g, edge) in enumerate(zip(result, node.next_edges)):
+    input_meta = node.input_meta
+    for i, edge in enumerate(node.next_edges):
+        g = result[i] if i < len(result) else None
         if g is None or edge is None:
             out.append(None)
             continue
         if not isinstance(g, Tensor):
             g = Tensor._make(g)
-        out.append(_validate_grad(node, i, g))
-    if mode.state.anomaly:
+        shape, dtype = input_meta[i]
+        if g.array.shape != shape or g.array.dtype != dtype:
+            g = _validate_grad(node, i, g)
+        out.append(g)
+    if _state.anomaly:
         from gpugrad.autograd import anomaly
 
         anomaly.check_node(node, out)
