@@ -22,6 +22,7 @@ import pytest
 import gpugrad as gg
 import gpugrad.nn.functional as F
 from gpugrad.backend import cuda_kernels, kernels
+from tests.kernel_refs import adam_ref, pack_mask_ref, sample, sgd_ref, sigmoid_ref, xent_ref
 from tests.opinfo import OPS
 
 HAS_CUDA = gg.cuda.is_available()
@@ -196,39 +197,12 @@ def at_level(level: str):
     return contextlib.nullcontext() if level == "auto" else kernels.use(level)
 
 
-def sample(n: int, dtype, seed: int = 0, scale: float = 3.0) -> np.ndarray:
-    """Normal samples with some exact zeros (the relu boundary)."""
-    x = np.random.default_rng(seed + n).standard_normal(n) * scale
-    x[::7] = 0.0
-    return x.astype(dtype)
-
-
-def sigmoid_ref(x):
-    x = np.asarray(x, dtype=np.float64)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def mask_ref(active: np.ndarray) -> np.ndarray:
-    """uint32 words: bit j of word w = active.ravel()[32 w + j]; bits past the end are 0."""
-    bits = np.zeros(((active.size + 31) // 32) * 32, dtype=np.uint8)
-    bits[: active.size] = active.ravel()
-    return np.packbits(bits, bitorder="little").view("<u4")
-
-
 ACT_REFS = {
     "identity": (lambda z: z, lambda y: np.ones_like(y)),
     "relu": (lambda z: np.where(z > 0, z, 0.0), lambda y: (y > 0).astype(np.float64)),
     "sigmoid": (sigmoid_ref, lambda y: y * (1 - y)),
     "tanh": (np.tanh, lambda y: 1 - y * y),
 }
-
-
-def xent_ref(x: np.ndarray, target: np.ndarray):
-    x = x.astype(np.float64)
-    m = x.max(axis=1, keepdims=True)
-    lse = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
-    return lse - x[np.arange(x.shape[0]), target], lse
 
 
 def check_sigmoid_tanh(A: Arrays, level: str, n: int, dtype):
@@ -255,7 +229,7 @@ def check_relu(A: Arrays, level: str, n: int, dtype):
         y, mask, gx = A.get(y), A.get(mask), A.get(gx)
     np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
     assert mask.dtype == np.uint32 and mask.size == (n + 31) // 32
-    np.testing.assert_array_equal(mask, mask_ref(x > 0))  # exact, tail bits included
+    np.testing.assert_array_equal(mask, pack_mask_ref(x > 0))  # exact, tail bits included
     np.testing.assert_array_equal(gx, np.where(x > 0, g, 0))
 
 
@@ -313,32 +287,6 @@ ADAM_CONFIGS = [
 ]
 
 
-def sgd_ref(p, grads, lr, momentum, dampening, nesterov, weight_decay):
-    p, buf = p.astype(np.float64), None
-    for g in grads:
-        d = g.astype(np.float64) + weight_decay * p
-        if momentum:
-            buf = d.copy() if buf is None else momentum * buf + (1 - dampening) * d
-            d = d + momentum * buf if nesterov else buf
-        p = p - lr * d
-    return p
-
-
-def adam_ref(p, grads, lr, beta1, beta2, eps, weight_decay, decoupled):
-    p = p.astype(np.float64)
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    for step, g in enumerate(grads, start=1):
-        g = g.astype(np.float64)
-        if decoupled:
-            p = p * (1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
-    return p
-
-
 def check_optimizers(A: Arrays, level: str, n: int, dtype, steps: int = 3):
     rng = np.random.default_rng(n)
     p0 = rng.standard_normal(n).astype(dtype)
@@ -351,7 +299,7 @@ def check_optimizers(A: Arrays, level: str, n: int, dtype, steps: int = 3):
             for step, g in enumerate(grads):
                 kernels.sgd_step(p, A.put(g), buf, 0.1, config["momentum"], config["dampening"],
                                  config["weight_decay"], config["nesterov"], step == 0)
-        assert_close(A.get(p), sgd_ref(p0, grads, 0.1, **config), dtype, what=f"sgd {config}")
+        assert_close(A.get(p), sgd_ref(p0, grads, 0.1, **config)[0], dtype, what=f"sgd {config}")
     for config in ADAM_CONFIGS:
         p, m, v = A.put(p0), A.put(np.zeros(n, dtype)), A.put(np.zeros(n, dtype))
         lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
@@ -359,7 +307,7 @@ def check_optimizers(A: Arrays, level: str, n: int, dtype, steps: int = 3):
             for step, g in enumerate(grads, start=1):
                 kernels.adam_step(p, A.put(g), m, v, lr, beta1, beta2, eps, config["weight_decay"],
                                   1 - beta1**step, 1 - beta2**step, config["decoupled"])
-        expected = adam_ref(p0, grads, lr, beta1, beta2, eps, **config)
+        expected = adam_ref(p0, grads, lr, beta1, beta2, eps, **config)[0]
         assert_close(A.get(p), expected, dtype, scale=10.0, what=f"adam {config}")
 
 
@@ -373,7 +321,7 @@ def check_strided_inputs(A: Arrays, level: str, dtype):
         yr, mask = A.get(yr), A.get(mask)
     assert_close(y, sigmoid_ref(x.T), dtype)
     np.testing.assert_array_equal(yr, np.where(x.T > 0, x.T, 0))
-    np.testing.assert_array_equal(mask, mask_ref(x.T > 0))
+    np.testing.assert_array_equal(mask, pack_mask_ref(x.T > 0))
     base = A.put(np.zeros((4, 6), dtype))
     view = base[:, ::2]  # not contiguous: the update must land in `base`
     g = sample(12, dtype).reshape(4, 3)
@@ -428,7 +376,7 @@ def test_elementwise_kernels_in_float16_on_cuda(cupy, level):
     y64 = y.get().astype(np.float64)
     assert_close(gx.get(), g.astype(np.float64) * y64 * (1 - y64), np.float16, scale=4.0)
     np.testing.assert_array_equal(yr.get(), np.where(x > 0, x, 0))
-    np.testing.assert_array_equal(mask.get(), mask_ref(x > 0))
+    np.testing.assert_array_equal(mask.get(), pack_mask_ref(x > 0))
 
 
 @pytest.mark.cuda
