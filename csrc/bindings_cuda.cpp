@@ -39,7 +39,11 @@ void* as_stream(uintptr_t stream) { return reinterpret_cast<void*>(stream); }
 
 }  // namespace
 
-PYBIND11_MODULE(_cuda, m) {
+#ifndef GG_CUDA_MODULE
+#define GG_CUDA_MODULE _cuda  // tests/cuda_sim builds these bindings as _cudasim
+#endif
+
+PYBIND11_MODULE(GG_CUDA_MODULE, m) {
   m.doc() = "gpugrad CUDA kernels (raw-pointer API on a caller-given stream)";
   namespace cuda = gg::cuda;
   using Half = gg::cuda::Half;

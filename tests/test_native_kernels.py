@@ -99,9 +99,34 @@ def _cuda_backend() -> CudaBackend:
     return CudaBackend(cupy, _cuda)
 
 
-@pytest.fixture(scope="module", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+class SimBackend(HostBackend):
+    """Host arrays + the CUDA kernels compiled for the CPU simulator (tests/cuda_sim): the real
+    .cu code, its packs, tails, grid-stride loops, shuffles and barriers, without a GPU."""
+
+    name = "cudasim"
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def call(self, kernel: str, *args) -> None:
+        getattr(self.module, kernel)(*args, 0)
+
+
+def _sim_backend() -> SimBackend:
+    from tests.cuda_sim import build
+
+    try:
+        return SimBackend(build.load())
+    except build.Unavailable as exc:  # a failed compile is a failure, not a skip
+        pytest.skip(f"CUDA simulator not buildable here: {exc}")
+
+
+@pytest.fixture(scope="module", params=["cpu", "cudasim", pytest.param("cuda", marks=pytest.mark.cuda)])
 def backend(request):
-    return HostBackend() if request.param == "cpu" else _cuda_backend()
+    if request.param == "cpu":
+        return HostBackend()
+    return _sim_backend() if request.param == "cudasim" else _cuda_backend()
 
 
 # ---- references and tolerances ----
@@ -138,7 +163,7 @@ def assert_close(actual, expected, dtype, scale: float = 1.0):
 
 
 def elementwise_dtypes(backend):
-    return FLOATS + ([np.float16] if backend.name == "cuda" else [])
+    return FLOATS + ([np.float16] if backend.name in ("cuda", "cudasim") else [])
 
 
 @pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])

@@ -2,8 +2,12 @@
 // and error status. Never included by C++-only code.
 #pragma once
 
+#ifdef GG_CUDA_SIM
+#include "cuda_sim.h"  // tests/cuda_sim: the kernels run on the CPU, in the tests
+#else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 
