@@ -13,6 +13,27 @@ def sample(n: int, dtype, seed: int = 0, scale: float = 3.0) -> np.ndarray:
     return x.astype(dtype)
 
 
+def sample_special(n: int, dtype, seed: int = 0) -> np.ndarray:
+    """sample() with NaN, -0.0, +inf and -inf mixed in at strides that reach every mask word."""
+    x = sample(n, dtype, seed)
+    x[3::11] = np.nan
+    x[5::13] = -0.0
+    x[1::17] = np.inf
+    x[2::19] = -np.inf
+    return x
+
+
+def relu_ref(x: np.ndarray) -> np.ndarray:
+    """torch.relu: 0 where x < 0, else x itself (NaN stays NaN, -0.0 stays -0.0)."""
+    return np.where(x < 0, np.zeros_like(x), x)
+
+
+def relu_active_ref(x: np.ndarray) -> np.ndarray:
+    """The relu mask bit: set unless x <= 0, so NaN passes the gradient as torch's
+    threshold_backward does (x > 0 or NaN)."""
+    return ~(x <= 0)
+
+
 def sigmoid_ref(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     e = np.exp(-np.abs(x))

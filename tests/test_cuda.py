@@ -22,7 +22,8 @@ import pytest
 import gpugrad as gg
 import gpugrad.nn.functional as F
 from gpugrad.backend import cuda_kernels, kernels
-from tests.kernel_refs import adam_ref, pack_mask_ref, sample, sgd_ref, sigmoid_ref, xent_ref
+from tests.kernel_refs import (adam_ref, pack_mask_ref, relu_active_ref, relu_ref, sample, sample_special,
+                               sgd_ref, sigmoid_ref, xent_ref)
 from tests.opinfo import OPS
 
 HAS_CUDA = gg.cuda.is_available()
@@ -199,7 +200,7 @@ def at_level(level: str):
 
 ACT_REFS = {
     "identity": (lambda z: z, lambda y: np.ones_like(y)),
-    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda y: (y > 0).astype(np.float64)),
+    "relu": (relu_ref, lambda y: relu_active_ref(y).astype(np.float64)),
     "sigmoid": (sigmoid_ref, lambda y: y * (1 - y)),
     "tanh": (np.tanh, lambda y: 1 - y * y),
 }
@@ -222,15 +223,34 @@ def check_sigmoid_tanh(A: Arrays, level: str, n: int, dtype):
 
 
 def check_relu(A: Arrays, level: str, n: int, dtype):
-    x, g = sample(n, dtype), sample(n, dtype, seed=2)
+    x, g = sample_special(n, dtype), sample(n, dtype, seed=2)  # x has NaN, -0.0, +-inf
     with at_level(level):
         y, mask = kernels.relu_fwd(A.put(x))
         gx = kernels.relu_bwd(A.put(g), mask)
         y, mask, gx = A.get(y), A.get(mask), A.get(gx)
-    np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
+    np.testing.assert_array_equal(y, relu_ref(x))  # NaN stays NaN
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(relu_ref(x)))  # -0.0 stays -0.0
     assert mask.dtype == np.uint32 and mask.size == (n + 31) // 32
-    np.testing.assert_array_equal(mask, pack_mask_ref(x > 0))  # exact, tail bits included
-    np.testing.assert_array_equal(gx, np.where(x > 0, g, 0))
+    active = relu_active_ref(x)  # x > 0 or NaN: torch passes the gradient at NaN
+    np.testing.assert_array_equal(mask, pack_mask_ref(active))  # exact, tail bits included
+    np.testing.assert_array_equal(gx, np.where(active, g, 0))
+
+
+def check_bias_act_relu_special(A: Arrays, level: str, n: int, dtype):
+    """The fused bias + relu on NaN / -0.0 / +-inf pre-activations (bias 0 keeps them)."""
+    x = sample_special(n * 3, dtype).reshape(n, 3)
+    g = sample(n * 3, dtype, seed=4).reshape(n, 3)
+    bias = np.array([-0.0, 0.0, 0.0], dtype)  # -0.0 + -0.0 stays -0.0 in column 0
+    x[:, 0] = -0.0
+    with at_level(level):
+        y = kernels.bias_act_fwd(A.put(x), A.put(bias), "relu")
+        gx, gbias = kernels.bias_act_bwd(y, A.put(g), "relu")
+        y, gx, gbias = A.get(y), A.get(gx), A.get(gbias)
+    np.testing.assert_array_equal(y, relu_ref(x + bias))
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(relu_ref(x + bias)))
+    expected_gx = np.where(relu_active_ref(y), g, 0)
+    np.testing.assert_array_equal(gx, expected_gx)
+    assert_close(gbias, expected_gx.astype(np.float64).sum(axis=0), dtype, scale=10.0 * math.sqrt(n))
 
 
 def check_bias_act(A: Arrays, level: str, n: int, dtype):
@@ -332,8 +352,8 @@ def check_strided_inputs(A: Arrays, level: str, dtype):
     assert_close(A.get(base), expected, dtype)
 
 
-FUSED_CHECKS = [check_sigmoid_tanh, check_relu, check_bias_act, check_softmax_xent,
-                check_optimizers]
+FUSED_CHECKS = [check_sigmoid_tanh, check_relu, check_bias_act, check_bias_act_relu_special,
+                check_softmax_xent, check_optimizers]
 
 
 @pytest.mark.parametrize("check", FUSED_CHECKS, ids=lambda c: c.__name__[len("check_"):])
@@ -365,18 +385,20 @@ def test_fused_kernels_take_strided_inputs_on_cuda(cupy, level, dtype):
                                    if getattr(lv, "values", (lv,))[0] != "reference"])
 def test_elementwise_kernels_in_float16_on_cuda(cupy, level):
     x, g = sample(4097, np.float16), sample(4097, np.float16, seed=1)
+    xr = sample_special(4097, np.float16)  # NaN, -0.0, +-inf for relu
     with at_level(level):
         y = kernels.sigmoid_fwd(cupy.asarray(x))
         gx = kernels.sigmoid_bwd(y, cupy.asarray(g))
-        yr, mask = kernels.relu_fwd(cupy.asarray(x))
+        yr, mask = kernels.relu_fwd(cupy.asarray(xr))
         t = kernels.tanh_fwd(cupy.asarray(x))
     assert y.dtype == np.float16 and t.dtype == np.float16 and yr.dtype == np.float16
     assert_close(y.get(), sigmoid_ref(x), np.float16)
     assert_close(t.get(), np.tanh(x.astype(np.float64)), np.float16)
     y64 = y.get().astype(np.float64)
     assert_close(gx.get(), g.astype(np.float64) * y64 * (1 - y64), np.float16, scale=4.0)
-    np.testing.assert_array_equal(yr.get(), np.where(x > 0, x, 0))
-    np.testing.assert_array_equal(mask.get(), pack_mask_ref(x > 0))
+    np.testing.assert_array_equal(yr.get(), relu_ref(xr))
+    np.testing.assert_array_equal(np.signbit(yr.get()), np.signbit(relu_ref(xr)))
+    np.testing.assert_array_equal(mask.get(), pack_mask_ref(relu_active_ref(xr)))
 
 
 @pytest.mark.cuda

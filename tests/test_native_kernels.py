@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.kernel_refs import adam_ref, pack_mask_ref, sample, sgd_ref, sigmoid_ref, xent_ref
+from tests.kernel_refs import (
+    adam_ref, pack_mask_ref, relu_active_ref, relu_ref, sample, sample_special, sgd_ref, sigmoid_ref,
+    xent_ref,
+)  # fmt: skip
 
 _C = pytest.importorskip("gpugrad._C")
 
@@ -146,7 +149,7 @@ def dtype_name(dtype) -> str:
 
 ACTS = {
     0: (lambda z: z, lambda y: np.ones_like(y)),
-    1: (lambda z: np.where(z > 0, z, 0.0), lambda y: (y > 0).astype(np.float64)),
+    1: (relu_ref, lambda y: relu_active_ref(y).astype(np.float64)),
     2: (sigmoid_ref, lambda y: y * (1.0 - y)),
     3: (np.tanh, lambda y: 1.0 - y * y),
 }
@@ -211,24 +214,27 @@ def test_relu_forward_mask_and_backward(backend, n, offset):
     words = (n + 31) // 32
     for dtype in elementwise_dtypes(backend):
         name = dtype_name(dtype)
-        x_host = sample(n, dtype)
+        x_host = sample_special(n, dtype)  # NaN, -0.0 and +-inf among the values
         x = backend.array(x_host, offset)
         y, check_y = backend.output((n,), dtype, offset)
         mask, check_mask = backend.output((words,), np.uint32, fill=0xFFFFFFFF)
         backend.call("relu_fwd", *backend.pointers(x, y, mask), n, name)
         check_y()
         check_mask()
-        np.testing.assert_array_equal(backend.to_numpy(y), np.where(x_host > 0, x_host, 0))
+        y_host = backend.to_numpy(y)
+        expected = relu_ref(x_host)
+        np.testing.assert_array_equal(y_host, expected)  # NaN stays NaN
+        np.testing.assert_array_equal(np.signbit(y_host), np.signbit(expected))  # relu(-0.0) = -0.0
         mask_host = backend.to_numpy(mask)
         # exact, including the zero bits past n in the last word
-        np.testing.assert_array_equal(mask_host, pack_mask_ref(x_host > 0))
+        np.testing.assert_array_equal(mask_host, pack_mask_ref(relu_active_ref(x_host)))
 
         g_host = sample(n, dtype, seed=2)
         g = backend.array(g_host, offset)
         gx, check_gx = backend.output((n,), dtype, offset)
         backend.call("relu_bwd", *backend.pointers(g, mask, gx), n, name)
         check_gx()
-        np.testing.assert_array_equal(backend.to_numpy(gx), np.where(x_host > 0, g_host, 0))
+        np.testing.assert_array_equal(backend.to_numpy(gx), np.where(relu_active_ref(x_host), g_host, 0))
 
 
 # ---- bias + activation ----
@@ -277,6 +283,34 @@ def test_bias_act(backend, dtype, shape, act):
     assert_close(backend.to_numpy(gx), expected_gx, dtype, scale=10.0)
     gbias_host = backend.to_numpy(gbias)
     assert_close(gbias_host, expected_gx.sum(axis=0), dtype, scale=10.0 * np.sqrt(rows))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_bias_act_relu_keeps_nan_and_negative_zero(backend, dtype):
+    """relu(NaN) = NaN with gradient passed, relu(-0.0) = -0.0 with gradient 0, as torch."""
+    rows, cols = 37, 9
+    name = dtype_name(dtype)
+    x_host = sample_special(rows * cols, dtype).reshape(rows, cols)
+    x_host[:, 0] = -0.0
+    bias_host = np.zeros(cols, dtype)  # x + 0 keeps NaN and inf; -0.0 + 0.0 is +0.0 ...
+    bias_host[0] = -0.0  # ... but -0.0 + -0.0 stays -0.0
+    x, bias = backend.array(x_host), backend.array(bias_host)
+    y, _ = backend.output((rows, cols), dtype)
+    backend.call("bias_act_fwd", *backend.pointers(x, bias, y), rows, cols, 1, name)
+    y_host = backend.to_numpy(y)
+    expected = relu_ref(x_host + bias_host)
+    np.testing.assert_array_equal(y_host, expected)
+    np.testing.assert_array_equal(np.signbit(y_host), np.signbit(expected))
+    assert np.isnan(y_host).any() and np.signbit(y_host[:, 0]).all()
+
+    g_host = sample(rows * cols, dtype, seed=4).reshape(rows, cols)
+    g = backend.array(g_host)
+    gx, _ = backend.output((rows, cols), dtype)
+    gbias, _ = backend.output((cols,), dtype)
+    backend.call("bias_act_bwd", *backend.pointers(y, g, gx, gbias), rows, cols, 1, name)
+    expected_gx = np.where(relu_active_ref(y_host), g_host, 0)
+    np.testing.assert_array_equal(backend.to_numpy(gx), expected_gx)
+    assert_close(backend.to_numpy(gbias), expected_gx.astype(np.float64).sum(axis=0), dtype, scale=10.0)
 
 
 def test_bias_act_backward_with_no_rows_zeroes_gbias(backend):

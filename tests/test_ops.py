@@ -10,6 +10,7 @@ import pytest
 import gpugrad as gg
 from gpugrad.autograd import function as function_module
 from gpugrad.autograd.function import Function
+from gpugrad.backend import kernels
 from tests.opinfo import OPS
 
 ids = [op.name for op in OPS]
@@ -177,3 +178,86 @@ def test_every_public_op_exists_and_is_in_the_table():
     short = {"binary_cross_entropy_with_logits": "bce_with_logits"}
     for name in FUNCTIONAL:
         assert short.get(name, name) in names, f"{name} missing from tests/opinfo.py"
+
+
+# ---- NaN and signed zeros: torch's values and gradients, bit for bit, at every kernel level ----
+NAN, INF = float("nan"), float("inf")
+SPECIAL = np.array([NAN, -0.0, 0.0, 1.5, -1.5, INF, -INF, 0.25, -0.25, 3.0, -3.0])
+LEVELS = ["reference"] + (["native"] if kernels.native_cpu() is not None else [])
+
+
+def _linear_act_relu(m, x, w, b):
+    if m.__name__ == "gpugrad":
+        return m.nn.functional.linear_act(x, w, b, "relu")
+    return m.relu(m.nn.functional.linear(x, w, b))
+
+
+# name -> (fn(m, *inputs), inputs, signed): `signed` also compares the sign of zeros
+NAN_CASES = {
+    "relu": (lambda m, x: m.relu(x), [SPECIAL], True),
+    "F.relu": (lambda m, x: m.nn.functional.relu(x), [SPECIAL.reshape(1, -1)], True),
+    "relu_method": (lambda m, x: x.relu(), [SPECIAL], True),
+    "leaky_relu": (lambda m, x: m.nn.functional.leaky_relu(x, 0.1), [SPECIAL], True),
+    # x = 0, so the pre-activation is the bias exactly: NaN and inf reach the fused relu alone
+    "linear_act_relu": (_linear_act_relu, [np.zeros((2, 3)), np.arange(3.0 * SPECIAL.size).reshape(-1, 3) / 7,
+                                           SPECIAL], False),
+}
+
+
+# Known gap, not of these ops: forward mode gives a constant operand (leaky_relu's slope) a
+# materialized zero tangent, so x * slope has tangent t * slope + x * 0 = NaN at x = +-inf or
+# NaN, where torch (no tangent at all) gives t * slope. It is the engine's (autograd/function.py
+# _forward_tangents) and hits every binary op with a constant; compared at finite inputs only.
+TANGENT_FINITE_ONLY = {"leaky_relu"}
+
+
+def _assert_same(actual, expected, signed, what, rtol=0.0):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, what
+    if rtol:
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol, err_msg=what)
+    else:
+        np.testing.assert_array_equal(actual, expected, err_msg=what)  # NaN == NaN here
+    if signed:
+        zero = expected == 0
+        np.testing.assert_array_equal(np.signbit(actual[zero]), np.signbit(expected[zero]),
+                                      err_msg=what + ": sign of zero")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN in, on purpose
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", list(NAN_CASES))
+def test_nan_and_signed_zero_match_torch(name, level):
+    """Forward values, reverse gradients and forward-mode tangents equal torch's where inputs
+    hold NaN, +-inf and -0.0 (gradients at NaN follow torch's masks, not a convention)."""
+    torch = pytest.importorskip("torch")
+    fn, arrays, signed = NAN_CASES[name]
+    rng = np.random.default_rng(3)
+    inputs = [gg.tensor(a, dtype=gg.float64, requires_grad=True) for a in arrays]
+    t_inputs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    tangents = [rng.standard_normal(a.shape) for a in arrays]
+    with kernels.use(level):
+        out = fn(gg, *inputs)
+        seed = rng.standard_normal(out.shape)
+        grads = gg.autograd.grad(out, inputs, gg.tensor(seed), allow_unused=True)
+        with gg.autograd.forward_ad.dual_level():
+            duals = [gg.autograd.forward_ad.make_dual(x.detach(), gg.tensor(t)) for x, t in zip(inputs, tangents)]
+            tangent_out = gg.autograd.forward_ad.unpack_dual(fn(gg, *duals)).tangent
+    t_out = fn(torch, *t_inputs)
+    t_grads = torch.autograd.grad(t_out, t_inputs, torch.tensor(seed), allow_unused=True)
+    with torch.autograd.forward_ad.dual_level():
+        t_duals = [torch.autograd.forward_ad.make_dual(x.detach(), torch.tensor(t)) for x, t in zip(t_inputs, tangents)]
+        t_tangent_out = torch.autograd.forward_ad.unpack_dual(fn(torch, *t_duals)).tangent
+
+    _assert_same(out.detach().numpy(), t_out.detach().numpy(), signed, f"{name}: forward")
+    gemm = 1e-12 if name == "linear_act_relu" else 0.0  # torch's and NumPy's BLAS round differently
+    for i, (g, tg) in enumerate(zip(grads, t_grads)):
+        expected = np.zeros(arrays[i].shape) if tg is None else tg.numpy()
+        actual = np.zeros(arrays[i].shape) if g is None else g.numpy()
+        _assert_same(actual, expected, False, f"{name}: gradient {i}", rtol=gemm)
+    tangent, t_tangent = tangent_out.numpy(), t_tangent_out.numpy()
+    if name in TANGENT_FINITE_ONLY:
+        finite = np.isfinite(arrays[0])
+        tangent, t_tangent = tangent[finite], t_tangent[finite]
+    # torch's jvp rules are written as tb + s * (ta - tb): they round where gpugrad's select exactly
+    _assert_same(tangent, t_tangent, False, f"{name}: tangent", rtol=gemm or 1e-15)

@@ -95,17 +95,19 @@ GG_HD inline T tanh_backward(T y, T g) {
   return g * (T(1) - y * y);
 }
 
-// ---- relu: y = x > 0 ? x : 0; the saved mask holds one bit per element: bit j of word w
-// is (x[32w + j] > 0), ceil(n / 32) words, bits past n are 0 ----
+// ---- relu as torch: y = x < 0 ? 0 : x, so NaN stays NaN and -0.0 stays -0.0; the saved mask
+// holds one bit per element: bit j of word w is !(x[32w + j] <= 0) (x > 0 or NaN: torch's
+// backward zeroes the gradient only where the output is <= 0), ceil(n / 32) words, bits past
+// n are 0 ----
 
 template <class T>
 GG_HD inline bool relu_active(T x) {
-  return x > T(0);
+  return !(x <= T(0));
 }
 
 template <class T>
 GG_HD inline T relu(T x) {
-  return x > T(0) ? x : T(0);
+  return x < T(0) ? T(0) : x;
 }
 
 template <class T>
@@ -139,7 +141,7 @@ GG_HD inline T act_forward(T x) {
 template <int ACT, class T>
 GG_HD inline T act_backward(T y, T g) {
   if constexpr (ACT == kRelu) {
-    return relu_backward(y > T(0), g);
+    return relu_backward(relu_active(y), g);  // y = relu(z) is <= 0 exactly where z is
   } else if constexpr (ACT == kSigmoid) {
     return sigmoid_backward(y, g);
   } else if constexpr (ACT == kTanh) {

@@ -98,13 +98,13 @@ template <typename W> __device__ __forceinline__ W gg_sigmoid(W x) {
 _W = "typedef gg_wide<T>::type W;\n"
 _ACT_FORWARD = {  # y from the pre-activation z
     "identity": "z",
-    "relu": "(z > (W)0 ? z : (W)0)",
+    "relu": "(z < (W)0 ? (W)0 : z)",  # as torch: NaN and -0.0 pass through
     "sigmoid": "gg_sigmoid(z)",
     "tanh": "tanh(z)",
 }
 _ACT_BACKWARD = {  # gx from the output y and the upstream gradient g, both already in W
     "identity": "gw",
-    "relu": "(yw > (W)0 ? gw : (W)0)",
+    "relu": "(yw <= (W)0 ? (W)0 : gw)",  # NaN passes the gradient, as torch
     "sigmoid": "gw * yw * ((W)1 - yw)",
     "tanh": "gw * ((W)1 - yw * yw)",
 }
@@ -177,8 +177,8 @@ extern "C" __global__ void gg_relu_fwd(const T* __restrict__ x, T* __restrict__ 
     bool active = false;
     if (i < n) {
       const T v = x[i];
-      active = v > (T)0;
-      y[i] = active ? v : (T)0;
+      active = !(v <= (T)0);     // x > 0 or NaN, as csrc/common/functors.h relu_active
+      y[i] = v < (T)0 ? (T)0 : v;  // NaN and -0.0 pass through, as torch.relu
     }
     const unsigned int bits = __ballot_sync(0xffffffffu, active);
     if (lane == 0) mask[w] = bits;
@@ -345,7 +345,8 @@ def tanh_bwd(y, g, level=None):
 
 # ---- relu with a bit-packed mask -----------------------------------------------------------------
 def relu_fwd(x, level=None):
-    """(y, mask): y = max(x, 0); mask: uint32 words, bit j of word w = x.ravel()[32w+j] > 0."""
+    """(y, mask): y = 0 where x < 0 else x; mask: uint32 words, bit j of word w set unless
+    x.ravel()[32w+j] <= 0 (NaN passes the gradient)."""
     cp = _cupy()
     x = _contiguous(x)
     n = x.size

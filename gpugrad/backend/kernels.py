@@ -147,7 +147,9 @@ def mask_words(n: int) -> int:
 
 
 def relu_fwd(x):
-    """(y, mask): y = max(x, 0); mask = uint32 words, bit j of word w set iff x[32w+j] > 0."""
+    """(y, mask): y = 0 where x < 0 else x (NaN and -0.0 pass through, as torch.relu); mask =
+    uint32 words, bit j of word w set unless x[32w+j] <= 0 (so set for NaN: torch passes the
+    gradient there)."""
     if (cu := _cuda(x)) is not None:
         return cu.relu_fwd(x, _state["forced"])
     if (C := _cpu_native(x)) is not None:
@@ -161,15 +163,20 @@ def relu_fwd(x):
 
 def relu_fwd_reference(x):
     xp = xp_of(x)
-    positive = x > 0
-    packed = xp.packbits(positive.ravel(), bitorder="little")
+    active = ~(x <= 0)
+    packed = xp.packbits(active.ravel(), bitorder="little")
     words = xp.zeros(mask_words(x.size) * 4, dtype=xp.uint8)
     words[: packed.size] = packed
-    return xp.where(positive, x, 0).astype(x.dtype, copy=False), words.view(xp.uint32)
+    return relu_reference(x), words.view(xp.uint32)
+
+
+def relu_reference(x):
+    """0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as in torch."""
+    return xp_of(x).where(x < 0, x.dtype.type(0), x)
 
 
 def relu_mask_bits(mask, shape):
-    """The boolean mask (x > 0) unpacked from its words."""
+    """The boolean mask (not x <= 0) unpacked from its words."""
     xp = xp_of(mask)
     n = int(np.prod(shape))
     return xp.unpackbits(mask.view(xp.uint8), bitorder="little")[:n].reshape(shape).astype(bool)
@@ -202,7 +209,7 @@ def bias_act_fwd(x, bias, act: str):
         return y
     z = x + bias
     if act == "relu":
-        return xp_of(x).maximum(z, 0)
+        return relu_reference(z)
     if act == "sigmoid":
         return sigmoid_fwd_reference(z)
     if act == "tanh":
@@ -221,7 +228,7 @@ def bias_act_bwd(y, g, act: str):
         C.bias_act_bwd(_ptr(y), _ptr(g), _ptr(gx), _ptr(gbias), y.shape[0], y.shape[1], ACTIVATIONS[act], y.dtype.name)
         return gx, gbias
     if act == "relu":
-        gx = g * (y > 0)
+        gx = xp_of(y).where(y <= 0, y.dtype.type(0), g)  # NaN passes g, as torch
     elif act == "sigmoid":
         gx = g * y * (1 - y)
     elif act == "tanh":

@@ -158,7 +158,7 @@ def tanh(x: Tensor) -> Tensor:
 
 
 def relu(x: Tensor) -> Tensor:
-    """max(x, 0); saves a bit-packed mask for backward."""
+    """max(x, 0) as torch: NaN stays NaN, -0.0 stays -0.0; saves a bit-packed mask for backward."""
     return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._make(x.array * (x.array > 0))
 
 

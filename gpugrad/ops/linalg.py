@@ -81,7 +81,7 @@ class BiasActBackward(Function):
     def _slopes(act, y):
         """act'(z) and d act'(z) / dy, both written in terms of y."""
         if act == "relu":
-            return (y > 0).to(y.dtype), None
+            return (~(y <= 0)).to(y.dtype), None  # 1 at NaN too: torch passes the gradient
         if act == "sigmoid":
             return y * (1 - y), 1 - 2 * y
         if act == "tanh":
