@@ -119,6 +119,13 @@ OPS: list[OpInfo] = [
            lambda x: np.clip(x, -0.5, 0.5)),
     OpInfo("clamp_min", lambda m, x: m.clamp(x, min=0.2), lambda r: [away(r, 6, points=(0.2,), margin=0.1)],
            lambda x: np.maximum(x, 0.2)),
+    OpInfo("clamp_tensors", lambda m, x, lo, hi: m.clamp(x, lo, hi),
+           lambda r: [away(r, 4, 3, points=(-0.5, 0.5)) * 1.5, r.uniform(-0.55, -0.45, (4, 3)),
+                      r.uniform(0.45, 0.55, (4, 3))], np.clip),
+    OpInfo("clamp_tensor_min", lambda m, x, lo: m.clamp(x, min=lo),
+           lambda r: [away(r, 4, 3, points=(0.2,)), r.uniform(0.15, 0.25, 3)], np.maximum),
+    OpInfo("clamp_tensor_max", lambda m, x, hi: x.clamp(max=hi),
+           lambda r: [away(r, 5, points=(0.4,)), r.uniform(0.35, 0.45, 5)], np.minimum),
     OpInfo("where", lambda m, a, b: m.where(a > b, a, b * 2), lambda r: [randn(r, 3, 3), randn(r, 3, 3) + 0.05],
            lambda a, b: np.where(a > b, a, b * 2)),
     # ---- activations -------------------------------------------------------------------

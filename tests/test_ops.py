@@ -183,6 +183,9 @@ def test_every_public_op_exists_and_is_in_the_table():
 # ---- NaN and signed zeros: torch's values and gradients, bit for bit, at every kernel level ----
 NAN, INF = float("nan"), float("inf")
 SPECIAL = np.array([NAN, -0.0, 0.0, 1.5, -1.5, INF, -INF, 0.25, -0.25, 3.0, -3.0])
+PAIR_A = np.array([NAN, 1.0, NAN, 2.0, -0.0, 0.0, 3.0, -3.0, 0.5])
+PAIR_B = np.array([1.0, NAN, NAN, 2.0, 0.0, -0.0, -3.0, 3.0, 0.5])
+NAN_ROWS = np.array([[1.0, NAN, 3.0, NAN], [2.0, 5.0, -1.0, 5.0], [NAN, NAN, 0.0, 1.0]])
 LEVELS = ["reference"] + (["native"] if kernels.native_cpu() is not None else [])
 
 
@@ -192,7 +195,8 @@ def _linear_act_relu(m, x, w, b):
     return m.relu(m.nn.functional.linear(x, w, b))
 
 
-# name -> (fn(m, *inputs), inputs, signed): `signed` also compares the sign of zeros
+# name -> (fn(m, *inputs), inputs, signed): `signed` also compares the sign of zeros (torch's
+# maximum / minimum pick either zero depending on its vector width, so those compare values only)
 NAN_CASES = {
     "relu": (lambda m, x: m.relu(x), [SPECIAL], True),
     "F.relu": (lambda m, x: m.nn.functional.relu(x), [SPECIAL.reshape(1, -1)], True),
@@ -201,6 +205,23 @@ NAN_CASES = {
     # x = 0, so the pre-activation is the bias exactly: NaN and inf reach the fused relu alone
     "linear_act_relu": (_linear_act_relu, [np.zeros((2, 3)), np.arange(3.0 * SPECIAL.size).reshape(-1, 3) / 7,
                                            SPECIAL], False),
+    "clamp": (lambda m, x: m.clamp(x, -0.5, 0.5), [SPECIAL], True),
+    "clamp_zero": (lambda m, x: m.clamp(x, 0.0, 1.0), [SPECIAL], True),
+    "clamp_min": (lambda m, x: m.clamp(x, min=0.0), [SPECIAL], True),
+    "clamp_max": (lambda m, x: m.clamp(x, max=0.0), [SPECIAL], True),
+    "clamp_tensors": (lambda m, x, lo, hi: m.clamp(x, lo, hi), [PAIR_A, PAIR_B - 1.0, PAIR_B + 1.0], False),
+    "clamp_tensor_ties": (lambda m, x, lo, hi: m.clamp(x, lo, hi), [PAIR_A, PAIR_B, PAIR_B], False),
+    "clamp_tensor_min": (lambda m, x, lo: m.clamp(x, min=lo), [PAIR_A, PAIR_B], False),
+    "clamp_tensor_max": (lambda m, x, hi: m.clamp(x, max=hi), [PAIR_A, PAIR_B], False),
+    "maximum": (lambda m, a, b: m.maximum(a, b), [PAIR_A, PAIR_B], False),
+    "minimum": (lambda m, a, b: m.minimum(a, b), [PAIR_A, PAIR_B], False),
+    "max_all": (lambda m, x: x.max(), [NAN_ROWS], True),
+    "min_all": (lambda m, x: m.min(x), [NAN_ROWS], True),
+    "max_all_no_nan": (lambda m, x: x.max(), [NAN_ROWS[1:2]], True),
+    "max_dim": (lambda m, x: m.max(x, 1)[0], [NAN_ROWS], True),
+    "min_dim": (lambda m, x: x.min(0).values, [NAN_ROWS], True),
+    "amax": (lambda m, x: m.amax(x, 1), [NAN_ROWS], True),
+    "amin_all": (lambda m, x: m.amin(x), [NAN_ROWS], True),
 }
 
 
@@ -229,7 +250,7 @@ def _assert_same(actual, expected, signed, what, rtol=0.0):
 @pytest.mark.parametrize("name", list(NAN_CASES))
 def test_nan_and_signed_zero_match_torch(name, level):
     """Forward values, reverse gradients and forward-mode tangents equal torch's where inputs
-    hold NaN, +-inf and -0.0 (gradients at NaN follow torch's masks, not a convention)."""
+    hold NaN, +-inf, -0.0 and ties (gradients at NaN follow torch's masks, not a convention)."""
     torch = pytest.importorskip("torch")
     fn, arrays, signed = NAN_CASES[name]
     rng = np.random.default_rng(3)

@@ -321,7 +321,7 @@ class Erf(Function):
 
 
 class Maximum(Function):
-    """Elementwise max; on ties the gradient is split evenly, as in PyTorch."""
+    """Elementwise max (NaN wins); on ties the gradient is split evenly, as in PyTorch."""
 
     arrays = True
     pick = "maximum"
@@ -333,15 +333,18 @@ class Maximum(Function):
 
     @staticmethod
     def _share_a(ctx, a, b, dtype):
-        """1 where a wins, 1/2 on ties, 0 where b wins."""
+        """1 where a wins, 1/2 on ties, 0 where b wins (and where either is NaN: torch's jvp)."""
         wins = (a > b) if ctx.fn.pick == "maximum" else (a < b)
         return wins.to(dtype) + (a == b).to(dtype) * 0.5
 
     @staticmethod
     def backward(ctx, g):
+        # torch's rule: each input's gradient is zeroed only where it loses, so where either
+        # is NaN (no comparison holds) both take the whole gradient
         a, b = ctx.saved_tensors
-        share_a = Maximum._share_a(ctx, a, b, g.dtype)
-        return g * share_a, g * (1 - share_a)
+        a_loses, b_loses = (a < b, a > b) if ctx.fn.pick == "maximum" else (a > b, a < b)
+        tie = (a == b).to(g.dtype) * 0.5
+        return g * (1 - a_loses.to(g.dtype) - tie), g * (1 - b_loses.to(g.dtype) - tie)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -365,7 +368,15 @@ class Clamp(Function):
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = lo, hi
-        return xp_of(x).clip(x, lo, hi).astype(x.dtype, copy=False)
+        xp = xp_of(x)
+        if x.dtype.kind != "f":
+            return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+        if (lo is not None and lo != lo) or (hi is not None and hi != hi):
+            return xp.full_like(x, np.nan)  # a NaN bound: NaN everywhere, as torch
+        # as torch: x itself unless a bound is crossed, so NaN stays NaN and clamp(-0.0, 0.0)
+        # stays -0.0 (np.clip returns the bound on ties)
+        y = x if lo is None else xp.where(x < lo, x.dtype.type(lo), x)
+        return y if hi is None else xp.where(y > hi, x.dtype.type(hi), y)
 
     @staticmethod
     def _pass(ctx, x):
@@ -385,6 +396,48 @@ class Clamp(Function):
     def jvp(ctx, t, _lo, _hi):
         (x,) = ctx.saved_tensors
         return where(Clamp._pass(ctx, x), t, 0.0)
+
+
+class ClampTensor(Function):
+    """clamp(x, lo, hi) with tensor bounds (either may be None), torch's rules: x keeps the
+    gradient on ties, a bound takes it only where it clamps; NaN gives NaN and, to x, no
+    gradient."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x, lo, hi)
+        xp = xp_of(x)
+        if hi is None:
+            return xp.maximum(x, lo)
+        if lo is None:
+            return xp.minimum(x, hi)
+        y = xp.where(x < lo, lo, x)
+        y = xp.where(hi < y, hi, y)  # lo > hi gives hi
+        return xp.where(lo != lo, lo, xp.where(hi != hi, hi, y))  # a NaN bound gives NaN
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        if hi is None:
+            return where(x >= lo, g, 0.0), where(x < lo, g, 0.0), None
+        if lo is None:
+            return where(x <= hi, g, 0.0), None, where(x > hi, g, 0.0)
+        return (
+            where((x >= lo) & (x <= hi), g, 0.0),
+            where((x < lo) & (lo < hi), g, 0.0) if ctx.needs_input_grad[1] else None,
+            where((x > hi) | (hi < lo), g, 0.0) if ctx.needs_input_grad[2] else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, tx, tlo, thi):
+        x, lo, hi = ctx.saved_tensors
+        if hi is None:
+            return where(x > lo, tx, tlo)
+        if lo is None:
+            return where(x < hi, tx, thi)
+        return where(lo > hi, thi, where(x < lo, tlo, where(x > hi, thi, tx)))
 
 
 class Where(Function):
@@ -509,12 +562,11 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        bounds = [b for b in (min, max) if b is not None]
+        x, *bounds = promote("clamp", x, *bounds)
+        lo = bounds.pop(0) if min is not None else None
+        hi = bounds.pop(0) if max is not None else None
+        return ClampTensor.apply(x, lo, hi)
     return Clamp.apply(x, min, max)
 
 

@@ -41,32 +41,38 @@ class Sum(Function):
 
 
 class Amax(Function):
-    """Max over dims; tied maxima share the gradient evenly (PyTorch's amax / max())."""
+    """Max over dims; tied maxima share the gradient evenly (PyTorch's amax / max()). Where the
+    result is NaN, amax's gradient is NaN (no input equals it); with nan_wins (torch's max() of
+    all elements) the NaN inputs share it instead."""
 
     arrays = True
     reduce = "max"
 
     @staticmethod
-    def forward(ctx, x, dims, keepdim):
+    def forward(ctx, x, dims, keepdim, nan_wins):
         y = (x.max if ctx.fn.reduce == "max" else x.min)(axis=dims, keepdims=True)
         ctx.save_for_backward(x, y)
-        ctx.dims, ctx.keepdim = dims, keepdim
+        ctx.dims, ctx.keepdim, ctx.nan_wins = dims, keepdim, nan_wins
         return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if dims is not None and i not in dims])
 
     @staticmethod
-    def _share(ctx, x, y_keep):
-        winners = (x == y_keep).to(x.dtype)
+    def _share(ctx, x, y_keep, nan_wins=False):
+        winners = x == y_keep
+        if nan_wins:
+            winners = winners | (E.isnan(x) & E.isnan(y_keep))
+        winners = winners.to(x.dtype)
         return winners / sum(winners, ctx.dims, keepdim=True)
 
     @staticmethod
     def backward(ctx, g):
         x, y_keep = ctx.saved_tensors
         g_keep = S.reshape(g, y_keep.shape)
-        return g_keep * Amax._share(ctx, x, y_keep), None, None
+        return g_keep * Amax._share(ctx, x, y_keep, ctx.nan_wins), None, None, None
 
     @staticmethod
-    def jvp(ctx, t, _dims, _keepdim):
+    def jvp(ctx, t, _dims, _keepdim, _nan_wins):
         x, y_keep = ctx.saved_tensors
+        # NaN where the result is NaN, even with nan_wins: torch's jvp does not share it out
         out = sum(t * Amax._share(ctx, x, y_keep), ctx.dims, keepdim=True)
         if ctx.keepdim:
             return out
@@ -129,14 +135,14 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _extreme(Amin, "amin", x, dim, keepdim)
 
 
-def _extreme(fn, name, x, dim, keepdim):
+def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
     if x.array.size == 0:
         raise RuntimeError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     dims = normalize_dims(name, dim, x.ndim)
     if x.array.dtype.kind != "f":
         method = x.array.max if fn is Amax else x.array.min
         return Tensor._make(method(axis=dims, keepdims=keepdim))
-    return fn.apply(x, dims, keepdim)
+    return fn.apply(x, dims, keepdim, nan_wins)
 
 
 def _arg(name, x, dim, keepdim, pick):
@@ -173,12 +179,14 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
 
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """max() of all elements, or (values, indices) over dim: the winner takes the gradient."""
-    return _max_min("max", amax, xp_of(x.array).argmax, x, dim, keepdim)
+    return _max_min("max", lambda t: _extreme(Amax, "max", t, None, False, nan_wins=True),
+                    xp_of(x.array).argmax, x, dim, keepdim)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """min() of all elements, or (values, indices) over dim: the winner takes the gradient."""
-    return _max_min("min", amin, xp_of(x.array).argmin, x, dim, keepdim)
+    return _max_min("min", lambda t: _extreme(Amin, "min", t, None, False, nan_wins=True),
+                    xp_of(x.array).argmin, x, dim, keepdim)
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
