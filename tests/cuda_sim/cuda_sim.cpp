@@ -3,6 +3,7 @@
 // calls the launchers in csrc/cuda make. See cuda_sim.h for what is and is not modelled.
 #include "cuda_sim.h"
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -26,8 +27,13 @@ constexpr int kSimThreadsPerSm = 512;   // 512 threads, so grid-stride loops rea
 
 enum class State { Runnable, AtBarrier, AtCollective, Done };
 
+// Switching: a fiber's first entry goes through swapcontext (onto its own stack); every later
+// switch, either way, is _setjmp / _longjmp, which skip swapcontext's signal-mask system call
+// (the collectives of a softmax over 10^5 rows switch tens of millions of times).
 struct Fiber {
   ucontext_t context;
+  jmp_buf jump;
+  bool started = false;
   std::unique_ptr<char[]> stack;
   uint3 index{};
   State state = State::Done;
@@ -46,6 +52,7 @@ struct Launch {
   void* body = nullptr;
   Fiber* current = nullptr;
   ucontext_t scheduler;
+  jmp_buf scheduler_jump;
   std::string error;  // set once: the launch stops there
 };
 
@@ -78,14 +85,27 @@ void suspend(State why) {
   Launch& l = active();
   Fiber* self = l.current;
   self->state = why;
-  swapcontext(&self->context, &l.scheduler);
+  if (_setjmp(self->jump) == 0) _longjmp(l.scheduler_jump, 1);
 }
 
 void fiber_main() {
   Launch& l = active();
   l.trampoline(l.body);
   l.current->state = State::Done;
-  swapcontext(&l.current->context, &l.scheduler);  // never comes back
+  _longjmp(l.scheduler_jump, 1);  // never comes back
+}
+
+// Runs fiber f until it suspends or finishes.
+void switch_to(Launch& l, Fiber& f) {
+  l.current = &f;
+  if (_setjmp(l.scheduler_jump) == 0) {
+    if (!f.started) {
+      f.started = true;
+      swapcontext(&l.scheduler, &f.context);
+    } else {
+      _longjmp(f.jump, 1);
+    }
+  }
 }
 
 const char* collective_name(Collective op) {
@@ -224,6 +244,7 @@ void run_block(Launch& l, int threads) {
     f.index = uint3{unsigned(t) % l.block.x, (unsigned(t) / l.block.x) % l.block.y,
                     unsigned(t) / (l.block.x * l.block.y)};
     f.state = State::Runnable;
+    f.started = false;
     getcontext(&f.context);
     f.context.uc_stack.ss_sp = f.stack.get();
     f.context.uc_stack.ss_size = kStackBytes;
@@ -238,8 +259,7 @@ void run_block(Launch& l, int threads) {
     bool ran = false;
     for (const int t : order) {
       if (fibers[t].state != State::Runnable) continue;
-      l.current = &fibers[t];
-      swapcontext(&l.scheduler, &fibers[t].context);
+      switch_to(l, fibers[t]);
       ran = true;
     }
     if (std::all_of(fibers.begin(), fibers.begin() + threads,

@@ -1,0 +1,452 @@
+"""A NumPy-backed stand-in for CuPy, for running gpugrad's `cuda` tests on a machine with no GPU.
+
+Not a GPU emulator: arrays live in host memory and every operation is NumPy's. What it keeps of
+CuPy is what gpugrad's CUDA path can get wrong without a GPU at hand:
+
+- its arrays are not NumPy arrays: `isinstance(a, numpy.ndarray)` is False, implicit conversion
+  (`numpy.asarray(a)`, `float(a)` aside) raises TypeError as CuPy does, and NumPy ufuncs mixing
+  host and device arrays raise TypeError, so a host/device mix-up fails as it would on the GPU;
+- reductions and element indexing return 0-d arrays, not scalars;
+- only names that CuPy 14 has exist (cupy_api.json is the snapshot taken from cupy-cuda13x
+  14.2.0), so calling a NumPy function CuPy lacks fails here too;
+- `.data.ptr`, `.device.id`, `cupy.cuda.Device`, streams and the memory pool answer as CuPy's.
+
+Kernels: gpugrad._cuda is the CUDA simulator's build of csrc/cuda (tests/fake_cupy/plugin.py
+installs it); ElementwiseKernel and RawKernel are not emulated and raise RuntimeError.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import types
+from pathlib import Path
+
+import numpy as _np
+
+_API = json.loads((Path(__file__).resolve().parent.parent / "cupy_api.json").read_text())
+__version__ = _API["version"] + "+fake"
+_NDARRAY_NAMES = frozenset(_API["ndarray"])
+_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
+             "construct a NumPy array explicitly.")
+
+
+# ---- wrapping ------------------------------------------------------------------------------------
+def _unwrap(value):
+    if isinstance(value, ndarray):
+        return value._a
+    if isinstance(value, tuple):
+        return tuple(_unwrap(v) for v in value)
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+def _wrap(value):
+    if isinstance(value, _np.ndarray):
+        return ndarray._of(value)
+    if isinstance(value, _np.generic) and not isinstance(value, (_np.str_, _np.bytes_)):
+        return ndarray._of(_np.asarray(value))  # CuPy gives 0-d arrays, not scalars
+    if isinstance(value, tuple):
+        return tuple(_wrap(v) for v in value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _refuse_host_arrays(values, what: str):
+    for v in values:
+        if isinstance(v, _np.ndarray):
+            raise TypeError(f"Unsupported type {type(v)} in {what}: a NumPy array mixed with "
+                            "CuPy arrays (move it with cupy.asarray first)")
+        if isinstance(v, (tuple, list)):
+            _refuse_host_arrays(v, what)
+
+
+def _device_function(fn, name: str, host_arrays_ok: bool = False):
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if not host_arrays_ok:
+            _refuse_host_arrays(args, f"cupy.{name}")
+            _refuse_host_arrays(kwargs.values(), f"cupy.{name}")
+        return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
+
+    return call
+
+
+class _Pointer:
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+
+
+# ---- the array -------------------------------------------------------------------------------
+class ndarray:  # noqa: N801 - CuPy's name
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
+        if memptr is not None or strides is not None:
+            raise NotImplementedError("fake cupy: ndarray(memptr=, strides=)")
+        self._a = _np.empty(shape, dtype=dtype, order=order)
+
+    @classmethod
+    def _of(cls, array: _np.ndarray) -> ndarray:
+        out = object.__new__(cls)
+        out._a = array
+        return out
+
+    # what CuPy's array answers about itself
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: ndarray._of(self._a.T))
+    mT = property(lambda self: ndarray._of(_np.swapaxes(self._a, -1, -2)))
+    real = property(lambda self: ndarray._of(self._a.real))
+    imag = property(lambda self: ndarray._of(self._a.imag))
+    base = property(lambda self: None if self._a.base is None else _wrap(self._a.base))
+    data = property(lambda self: _Pointer(self._a.__array_interface__["data"][0]))
+    device = property(lambda self: cuda.Device(0))
+
+    @property
+    def __cuda_array_interface__(self):
+        interface = dict(self._a.__array_interface__)
+        interface.update(version=3, stream=1)
+        return interface
+
+    @shape.setter
+    def shape(self, value):
+        self._a.shape = value
+
+    def get(self, stream=None, order="C", out=None, blocking=True):
+        host = _np.array(self._a, order=order)
+        if out is not None:
+            out[...] = host
+            return out
+        return host
+
+    def set(self, arr, stream=None):
+        self._a[...] = arr
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(_IMPLICIT)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _refuse_host_arrays(inputs, f"numpy.{ufunc.__name__}")
+        _refuse_host_arrays(kwargs.get("out", ()), f"numpy.{ufunc.__name__}")
+        return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs)))
+
+    def __array_function__(self, func, types_, args, kwargs):
+        name = func.__name__
+        if name not in _API["cupy"]:
+            return NotImplemented
+        return getattr(_module, name)(*args, **kwargs)
+
+    def __getattr__(self, name):
+        if name not in _NDARRAY_NAMES:
+            raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}'")
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap(attr)
+        method = _device_function(attr, f"ndarray.{name}")
+
+        def call(*args, **kwargs):
+            out = method(*args, **kwargs)
+            return self if isinstance(out, ndarray) and out._a is self._a else out  # astype(copy=False)
+
+        return call
+
+    def __getitem__(self, index):
+        return _wrap(self._a[_unwrap(index)])
+
+    def __setitem__(self, index, value):
+        self._a[_unwrap(index)] = _unwrap(value)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(v) for v in self._a)
+
+    def __bool__(self):
+        return bool(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __complex__(self):
+        return complex(self._a)
+
+    def __index__(self):
+        return self._a.__index__()
+
+    def __repr__(self):
+        return repr(self._a)
+
+    def __str__(self):
+        return str(self._a)
+
+    def __copy__(self):
+        return ndarray._of(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return ndarray._of(self._a.copy())
+
+    def __reduce__(self):
+        raise TypeError("fake cupy: pickling a device array")
+
+    __hash__ = None
+
+
+def _operator(name):
+    def op(self, *args):
+        _refuse_host_arrays(args, f"cupy.ndarray.{name}")
+        result = getattr(self._a, name)(*_unwrap(args))
+        if result is NotImplemented:
+            return NotImplemented
+        if name in _IN_PLACE:  # the same device array, updated
+            return self
+        return _wrap(result)
+
+    op.__name__ = name
+    return op
+
+
+_IN_PLACE = set()
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
+              "xor", "lshift", "rshift", "divmod"):
+    for _form in (f"__{_name}__", f"__r{_name}__", f"__i{_name}__"):
+        if hasattr(_np.ndarray, _form):
+            setattr(ndarray, _form, _operator(_form))
+    _IN_PLACE.add(f"__i{_name}__")
+for _form in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__neg__", "__pos__",
+              "__abs__", "__invert__"):
+    setattr(ndarray, _form, _operator(_form))
+
+
+# ---- module functions ----------------------------------------------------------------------------
+def asarray(a, dtype=None, order=None, *, blocking=False):
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return ndarray._of(_np.array(a, dtype=dtype, order=order or "K", copy=True))
+
+
+def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
+    host = obj._a if isinstance(obj, ndarray) else obj
+    return ndarray._of(_np.array(host, dtype=dtype, copy=True if copy else None, order=order,
+                                 ndmin=ndmin))
+
+
+def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+    if isinstance(a, ndarray):
+        return a.get(order=order, out=out)
+    return _np.asarray(a, order=order)
+
+
+def get_array_module(*args):
+    return _module if any(isinstance(a, ndarray) for a in args) else _np
+
+
+def _no_kernel(kind):
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"fake cupy: {kind} is not emulated (the fake runs gpugrad._cuda, "
+                           "the CUDA simulator's build, instead)")
+
+    return refuse
+
+
+ElementwiseKernel = _no_kernel("ElementwiseKernel")
+RawKernel = _no_kernel("RawKernel")
+ReductionKernel = _no_kernel("ReductionKernel")
+RawModule = _no_kernel("RawModule")
+
+
+class _MemoryPool:
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+    def free_bytes(self):
+        return 0
+
+    def free_all_blocks(self, stream=None):
+        pass
+
+    def set_limit(self, size=None, fraction=None):
+        pass
+
+    def get_limit(self):
+        return 0
+
+
+_memory_pool = _MemoryPool()
+_pinned_pool = _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _memory_pool
+
+
+def get_default_pinned_memory_pool():
+    return _pinned_pool
+
+
+# ---- cupy.cuda ----------------------------------------------------------------------------------
+class _Device:
+    """cupy.cuda.Device: one fake GPU, number 0; a context manager like CuPy's."""
+
+    _current = [0]
+
+    def __init__(self, device=None):
+        self.id = self._current[0] if device is None else int(device)
+        if self.id != 0:
+            raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(self._current[0])
+        self._current[0] = self.id
+        return self
+
+    def __exit__(self, *exc):
+        self._current[0] = self._previous.pop()
+
+    def use(self):
+        self._current[0] = self.id
+
+    def synchronize(self):
+        pass
+
+    compute_capability = property(lambda self: "90")
+
+    def __eq__(self, other):
+        return isinstance(other, _Device) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id}>"
+
+
+class _CUDARuntimeError(RuntimeError):
+    pass
+
+
+class _Stream:
+    null = None
+    ptr = 0
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        self.ptr = 0
+
+    def synchronize(self):
+        pass
+
+    def use(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+_Stream.null = _Stream()
+
+
+class _Event:
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        import time
+
+        self._clock = time.perf_counter
+        self._t = None
+
+    def record(self, stream=None):
+        self._t = self._clock()
+
+    def synchronize(self):
+        pass
+
+    done = property(lambda self: True)
+
+
+def _get_elapsed_time(start, end):
+    return (end._t - start._t) * 1e3
+
+
+_PROPERTIES = {"name": b"fake GPU (tests/fake_cupy: NumPy + the CUDA simulator)",
+               "totalGlobalMem": 1 << 34, "multiProcessorCount": 2, "major": 9, "minor": 0,
+               "maxThreadsPerMultiProcessor": 512, "warpSize": 32}
+
+cuda = types.ModuleType("cupy.cuda")
+cuda.Device = _Device
+cuda.Stream = _Stream
+cuda.Event = _Event
+cuda.get_elapsed_time = _get_elapsed_time
+cuda.get_current_stream = lambda device_id=-1: _Stream.null
+cuda.is_available = lambda: True
+cuda.runtime = types.SimpleNamespace(
+    getDeviceCount=lambda: 1,
+    getDevice=lambda: _Device._current[0],
+    setDevice=lambda device: _Device(device).use(),
+    getDeviceProperties=lambda device: dict(_PROPERTIES),
+    deviceSynchronize=lambda: None,
+    memGetInfo=lambda: (1 << 33, 1 << 34),
+    runtimeGetVersion=lambda: 13000,
+    driverGetVersion=lambda: 13000,
+    CUDARuntimeError=_CUDARuntimeError,
+)
+cuda.compiler = types.SimpleNamespace(CompileException=type("CompileException", (Exception,), {}))
+cuda.MemoryHook = type("MemoryHook", (), {"__enter__": lambda self: self,
+                                          "__exit__": lambda self, *exc: None})
+cuda.memory = types.SimpleNamespace(OutOfMemoryError=MemoryError)
+
+
+# ---- random, linalg, fft --------------------------------------------------------------------------
+def _submodule(name: str, host_module, names):
+    module = types.ModuleType(f"cupy.{name}")
+    for attr in names:
+        if hasattr(host_module, attr):
+            value = getattr(host_module, attr)
+            setattr(module, attr, _device_function(value, f"{name}.{attr}")
+                    if callable(value) and not isinstance(value, type) else value)
+    return module
+
+
+random = _submodule("random", _np.random, _API["random"])
+linalg = _submodule("linalg", _np.linalg, _API["linalg"])
+fft = _submodule("fft", _np.fft, _API["fft"])
+
+
+def __getattr__(name):
+    if name not in _API["cupy"] or not hasattr(_np, name):
+        raise AttributeError(f"module 'cupy' has no attribute '{name}'"
+                             + ("" if name in _API["cupy"] else " (CuPy 14 has no such name)"))
+    value = getattr(_np, name)
+    if callable(value) and not isinstance(value, type):
+        value = _device_function(value, name)
+    globals()[name] = value  # cached: the next lookup skips this
+    return value
+
+
+import sys as _sys  # noqa: E402
+
+_module = _sys.modules[__name__]
+_sys.modules["cupy.cuda"] = cuda
+_sys.modules["cupy.random"] = random
+_sys.modules["cupy.linalg"] = linalg
+_sys.modules["cupy.fft"] = fft

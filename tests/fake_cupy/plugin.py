@@ -1,0 +1,42 @@
+"""pytest plugin: run gpugrad's `cuda` tests against the fake CuPy and the CUDA simulator.
+
+    python -m pytest -p tests.fake_cupy.plugin -m cuda tests/
+
+cupy / cupyx resolve to tests/fake_cupy (NumPy underneath, CuPy's API and refusals on top) and
+gpugrad._cuda to the simulator's build of csrc/cuda (tests/cuda_sim), so the op table, the
+engine, nn, optim and the kernel wrappers run their device code paths without a GPU. The tests
+of CuPy's own compiled kernels (kernel level 'cupy') cannot run here and are skipped.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _install():
+    for name in [m for m in sys.modules if m == "cupy" or m.startswith(("cupy.", "cupyx"))]:
+        del sys.modules[name]  # a real CuPy imported before us must not answer
+    sys.path.insert(0, str(_HERE))
+    import cupy
+
+    assert cupy.__version__.endswith("+fake"), cupy.__file__
+    from tests.cuda_sim import build
+
+    sys.modules["gpugrad._cuda"] = build.load()
+
+
+_install()
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="fake CuPy: CuPy's own ElementwiseKernel/RawKernel level "
+                                   "needs a GPU")
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("cupy_kernels") is not None or (
+                callspec is not None and callspec.params.get("level") == "cupy"):
+            item.add_marker(skip)

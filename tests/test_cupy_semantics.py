@@ -1,0 +1,71 @@
+"""What gpugrad's CUDA path assumes about CuPy, checked wherever a `cupy` runs.
+
+On a GPU this checks real CuPy; under tests/fake_cupy/plugin.py it checks the fake. The same
+assertions on both are what make the fake a fair stand-in: each is a way NumPy code breaks on
+CuPy arrays (implicit host conversion, host/device mixing, 0-d results, missing functions).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.cuda
+
+
+def test_device_arrays_are_not_numpy_arrays_and_do_not_convert_implicitly(cupy):
+    a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+    assert not isinstance(a, np.ndarray) and isinstance(a, cupy.ndarray)
+    with pytest.raises(TypeError):
+        np.asarray(a)
+    assert isinstance(a.get(), np.ndarray) and isinstance(cupy.asnumpy(a), np.ndarray)
+    np.testing.assert_array_equal(a.get(), np.arange(6, dtype=np.float32).reshape(2, 3))
+
+
+def test_host_and_device_arrays_do_not_mix(cupy):
+    a = cupy.ones(3)
+    with pytest.raises(TypeError):
+        a + np.ones(3)
+    with pytest.raises(TypeError):
+        cupy.maximum(a, np.ones(3))
+    assert float((a + np.float32(2))[0]) == 3.0  # NumPy scalars are fine
+    assert float((a * 2.5).sum()) == 7.5
+
+
+def test_reductions_and_element_access_give_0d_arrays(cupy):
+    a = cupy.arange(4.0)
+    for result in (a.sum(), a.max(), cupy.sum(a), a[2], cupy.count_nonzero(a)):
+        assert isinstance(result, cupy.ndarray) and result.ndim == 0
+    assert float(a.sum()) == 6.0 and int(a[3]) == 3 and a[1].item() == 1.0
+    assert bool(a.any())
+
+
+def test_numpy_functions_dispatch_to_cupy(cupy):
+    a = cupy.arange(3.0)
+    assert isinstance(np.exp(a), cupy.ndarray)
+    assert isinstance(np.concatenate([a, a]), cupy.ndarray)
+    assert isinstance(np.where(a > 1, a, 0), cupy.ndarray)
+
+
+def test_pointers_devices_and_in_place_views(cupy):
+    a = cupy.zeros((4, 4), dtype=cupy.float64)
+    assert isinstance(a.data.ptr, int) and a.data.ptr != 0
+    assert a[1:].data.ptr == a.data.ptr + 4 * 8  # a view's pointer includes its offset
+    assert a.device.id == 0 and cupy.cuda.Device().id == 0
+    assert a.astype(cupy.float64, copy=False) is a
+    assert not a.T.flags.c_contiguous and a.T.flags.f_contiguous
+    a[:, ::2] += 1
+    assert float(a.sum()) == 8.0
+    assert isinstance(cupy.cuda.get_current_stream().ptr, int)
+
+
+def test_numpy_only_functions_are_absent(cupy):
+    for name in ("errstate", "frompyfunc", "nditer", "memmap"):
+        assert not hasattr(cupy, name), name
+
+
+def test_scatter_add_accumulates_repeated_indices(cupy):
+    import cupyx
+
+    out = cupy.zeros(3)
+    cupyx.scatter_add(out, cupy.asarray([0, 2, 0, 0]), cupy.asarray([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(out.get(), [8.0, 0.0, 2.0])
