@@ -69,11 +69,12 @@ def sgd_ref(p, grads, lr, momentum, dampening, nesterov, weight_decay):
     return p, buf
 
 
-def adam_ref(p, grads, lr, beta1, beta2, eps, weight_decay, decoupled):
-    """torch.optim.Adam / AdamW's update (amsgrad=False), in float64."""
+def adam_ref(p, grads, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad=False):
+    """torch.optim.Adam / AdamW's update, in float64 (amsgrad: v's running max divides)."""
     p = p.astype(np.float64)
     m = np.zeros_like(p)
     v = np.zeros_like(p)
+    v_max = np.zeros_like(p)
     for step, g in enumerate(grads, start=1):
         g = g.astype(np.float64)
         if decoupled:
@@ -82,5 +83,7 @@ def adam_ref(p, grads, lr, beta1, beta2, eps, weight_decay, decoupled):
             g = g + weight_decay * p
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
-        p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
+        v_max = np.maximum(v_max, v)
+        v_used = v_max if amsgrad else v
+        p = p - lr * (m / (1 - beta1**step)) / (np.sqrt(v_used / (1 - beta2**step)) + eps)
     return p, m, v

@@ -329,6 +329,16 @@ def check_optimizers(A: Arrays, level: str, n: int, dtype, steps: int = 3):
                                   1 - beta1**step, 1 - beta2**step, config["decoupled"])
         expected = adam_ref(p0, grads, lr, beta1, beta2, eps, **config)[0]
         assert_close(A.get(p), expected, dtype, scale=10.0, what=f"adam {config}")
+    for config in ADAM_CONFIGS:  # amsgrad: no fused kernel, the array reference at every level
+        p, m, v = A.put(p0), A.put(np.zeros(n, dtype)), A.put(np.zeros(n, dtype))
+        v_max = A.put(np.zeros(n, dtype))
+        lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
+        with at_level(level):
+            for step, g in enumerate(grads, start=1):
+                kernels.adam_step(p, A.put(g), m, v, lr, beta1, beta2, eps, config["weight_decay"],
+                                  1 - beta1**step, 1 - beta2**step, config["decoupled"], max_v=v_max)
+        expected = adam_ref(p0, grads, lr, beta1, beta2, eps, **config, amsgrad=True)[0]
+        assert_close(A.get(p), expected, dtype, scale=10.0, what=f"adam amsgrad {config}")
 
 
 def check_strided_inputs(A: Arrays, level: str, dtype):

@@ -133,8 +133,79 @@ def test_float32_matches_torch():
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
+# ---- amsgrad ---------------------------------------------------------------------------------------
+AMSGRAD_CONFIGS = [
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("Adam", {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.0, "amsgrad": True}),
+    ("AdamW", {"lr": 0.02, "betas": (0.85, 0.995), "weight_decay": 0.3, "amsgrad": True}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.05, "amsgrad": True, "maximize": True}),
+]
+
+
+def _varying_grads(rng):
+    """Gradients whose scale jumps from step to step, so exp_avg_sq also falls and its
+    running maximum (amsgrad's denominator) differs from it."""
+    scale = rng.choice([0.05, 1.0, 4.0])
+    return [scale * g for g in _grads(rng)]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("config", AMSGRAD_CONFIGS, ids=_ids)
+def test_amsgrad_matches_torch_to_1e12_over_100_steps(config, level):
+    torch = pytest.importorskip("torch")
+    name, options = config
+    params = _gg_params(_initial())
+    reference = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in _initial()]
+    opt = getattr(optim, name)(params, **options)
+    ref_opt = getattr(torch.optim, name)(reference, **options)
+    rng = np.random.default_rng(4)
+    for step in range(STEPS):
+        grads = _varying_grads(rng)
+        _gg_step(opt, params, grads, level)
+        for p, g in zip(reference, grads):
+            p.grad = torch.from_numpy(g.copy())
+        ref_opt.step()
+        if step % 10 == 9 or step == 0:
+            for i, (p, q) in enumerate(zip(params, reference)):
+                for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+                    np.testing.assert_allclose(opt.state[p][key].numpy(), ref_opt.state[q][key].numpy(),
+                                               rtol=1e-12, atol=1e-15, err_msg=f"{key} {i} step {step + 1}")
+                np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-12,
+                                           err_msg=f"param {i} after step {step + 1}")
+    state = opt.state[params[2]]
+    # the running max was in use: it differs from exp_avg_sq at the end
+    assert np.any(state["max_exp_avg_sq"].numpy() > state["exp_avg_sq"].numpy())
+
+
+def test_amsgrad_state_dict_has_torchs_keys_and_loads_a_torch_checkpoint():
+    torch = pytest.importorskip("torch")
+    reference = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in _initial()]
+    ref_opt = torch.optim.AdamW(reference, lr=0.01, amsgrad=True)
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        for p, g in zip(reference, _varying_grads(rng)):
+            p.grad = torch.from_numpy(g)
+        ref_opt.step()
+    params = [nn.Parameter(gg.tensor(p.detach().numpy().copy())) for p in reference]
+    opt = optim.AdamW(params)  # amsgrad comes back from the state dict's options
+    opt.load_state_dict(ref_opt.state_dict())
+    assert opt.param_groups[0]["amsgrad"] is True
+    sd, ref_sd = opt.state_dict(), ref_opt.state_dict()
+    assert set(sd["state"][0]) == set(ref_sd["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    for _ in range(10):
+        grads = _varying_grads(rng)
+        _gg_step(opt, params, grads, None)
+        for p, g in zip(reference, grads):
+            p.grad = torch.from_numpy(g.copy())
+        ref_opt.step()
+    for p, q in zip(params, reference):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
 # ---- state_dict ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("config", [CONFIGS[3], CONFIGS[7], CONFIGS[9]], ids=_ids)
+@pytest.mark.parametrize("config", [CONFIGS[3], CONFIGS[7], CONFIGS[9], AMSGRAD_CONFIGS[1], AMSGRAD_CONFIGS[3]],
+                         ids=_ids)
 def test_state_dict_round_trip_through_a_file_continues_identically(config, tmp_path):
     name, options = config
     straight, _ = _run_gg(name, options, steps=60)
@@ -155,6 +226,9 @@ def test_state_dict_round_trip_through_a_file_continues_identically(config, tmp_
     opt = getattr(optim, name)(resumed, lr=123.0)  # options come back from the state dict
     opt.load_state_dict(checkpoint["optimizer"])
     assert opt.param_groups[0]["lr"] == options["lr"]
+    if options.get("amsgrad"):
+        assert opt.param_groups[0]["amsgrad"] is True
+        assert opt.state[resumed[0]]["max_exp_avg_sq"].shape == resumed[0].shape
     for _ in range(30):
         _gg_step(opt, resumed, _grads(rng), None)
     for a, b in zip(straight, resumed):

@@ -294,12 +294,16 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_s
     p -= lr * d
 
 
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, decoupled):
-    """torch.optim.Adam (decoupled=False) / AdamW (True) update of one parameter, in one pass."""
-    if (cu := _cuda(p)) is not None:
+def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, decoupled,
+              max_v=None):
+    """torch.optim.Adam (decoupled=False) / AdamW (True) update of one parameter, in one pass;
+    with max_v (amsgrad) the denominator uses max_v = max(max_v, v), updated in place."""
+    # amsgrad has no fused kernel (CUDA, CuPy or C++): it always runs the array reference below
+    if max_v is None and (cu := _cuda(p)) is not None:
         return cu.adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
                             bias_correction2, decoupled, _state["forced"])
-    if (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous and g.dtype == p.dtype:
+    if max_v is None and (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous \
+            and g.dtype == p.dtype:
         C.adam_step(_ptr(p), _ptr(g), _ptr(m), _ptr(v), p.size, lr, beta1, beta2, eps, weight_decay,
                     bias_correction1, bias_correction2, bool(decoupled), p.dtype.name)
         return
@@ -309,12 +313,17 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
-    m *= beta1
-    m += (1 - beta1) * g
+    # torch's single-tensor Adam in its order of operations: exp_avg.lerp_(g, 1 - beta1);
+    # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2); amsgrad: torch.maximum(max, v);
+    # denom = sqrt(v) / bias_correction2 ** 0.5 + eps; p.addcdiv_(m, denom, value=-step_size)
+    m += (1 - beta1) * (g - m)
     v *= beta2
     v += (1 - beta2) * g * g
-    denom = xp.sqrt(v / bias_correction2) + eps
-    p -= lr * (m / bias_correction1) / denom
+    if max_v is not None:
+        xp.maximum(max_v, v, out=max_v)
+        v = max_v
+    denom = xp.sqrt(v) / bias_correction2**0.5 + eps
+    p += -(lr / bias_correction1) * m / denom
 
 
 # ---- helpers with no fused kernel ---------------------------------------------------------------

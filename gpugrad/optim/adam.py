@@ -1,5 +1,5 @@
 """Adam and AdamW: torch.optim's updates (bias corrections 1 - beta**step, step counted per
-parameter), one fused kernel call per parameter."""
+parameter), one fused kernel call per parameter (amsgrad: the array reference, no fused kernel)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from gpugrad.optim.optimizer import Optimizer, _state_buffer
 class Adam(Optimizer):
     """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g²;
     p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps). weight_decay adds wd * p to g
-    (Adam) or, with decoupled_weight_decay (AdamW), scales p by 1 - lr * wd first."""
+    (Adam) or, with decoupled_weight_decay (AdamW), scales p by 1 - lr * wd first. amsgrad keeps
+    max_exp_avg_sq = max(max_exp_avg_sq, v) and divides by its root instead of v's."""
 
     def __init__(
         self,
@@ -34,14 +35,12 @@ class Adam(Optimizer):
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if amsgrad:
-            raise NotImplementedError("Adam(amsgrad=True) is not implemented in gpugrad")
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
             "eps": eps,
             "weight_decay": weight_decay,
-            "amsgrad": False,
+            "amsgrad": bool(amsgrad),
             "maximize": maximize,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
@@ -62,6 +61,11 @@ class Adam(Optimizer):
                     state["step"] = 0
                     state["exp_avg"] = _state_buffer(param)
                     state["exp_avg_sq"] = _state_buffer(param)
+                max_exp_avg_sq = None
+                if group["amsgrad"]:
+                    if "max_exp_avg_sq" not in state:  # also when amsgrad is switched on mid-run
+                        state["max_exp_avg_sq"] = _state_buffer(param)
+                    max_exp_avg_sq = state["max_exp_avg_sq"].array
                 state["step"] += 1
                 step = state["step"]
                 kernels.adam_step(
@@ -77,6 +81,7 @@ class Adam(Optimizer):
                     1 - beta1**step,
                     1 - beta2**step,
                     group["decoupled_weight_decay"],
+                    max_exp_avg_sq,
                 )
                 param._bump_version()
         return loss
