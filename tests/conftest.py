@@ -20,8 +20,6 @@ def cuda_skip_reason() -> str | None:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: needs a usable NVIDIA GPU (CuPy and a device)")
-    config.addinivalue_line("markers", "cupy_kernels: runs CuPy's own compiled kernels "
-                                       "(ElementwiseKernel / RawKernel), which the fake CuPy lacks")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,9 +2,10 @@
 
 tests/fake_cupy/plugin.py swaps CuPy for a NumPy-backed stand-in with CuPy's API and refusals
 (no implicit host conversion, no host/device mixing, 0-d results, only CuPy's names) and
-gpugrad._cuda for the simulator's build of csrc/cuda. So the op table, engine, nn, optim and
-kernel wrappers run their device paths here; what only a GPU can show (CuPy's own kernels,
-real memory, streams, speed) waits for scripts/gpu_check.sh. A separate process: the fake must
+gpugrad._cuda for the simulator's build of csrc/cuda; CuPy fallback kernel sources are compiled
+by g++ for the simulator. So the op table, engine, nn, optim, kernel wrappers and both kernel
+levels run their device paths here; what only a GPU can show (nvcc's and NVRTC's code, real
+memory, streams, concurrency, speed) waits for scripts/gpu_check.sh. A separate process: the fake must
 be imported before gpugrad looks for CuPy, and must not replace the real CuPy of other tests.
 """
 from __future__ import annotations

@@ -186,6 +186,46 @@ def build_selftest(out_root: Path | None = None, verbose: bool = False) -> Path:
                     out_root, verbose)
 
 
+def build_library(source: str, out_root: Path | None = None) -> Path:
+    """A plain shared library (for ctypes) from C++ `source` that includes cuda_sim.h, linked
+    with the simulator: how the fake CuPy runs ElementwiseKernel / RawKernel code."""
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise Unavailable("no C++ compiler (g++) on PATH")
+    include = cuda_include()
+    digest = hashlib.sha256(source.encode())
+    digest.update(_key(compiler, [HERE / "cuda_sim.cpp"]).encode())
+    out_dir = (out_root or ROOT / "build" / "cuda_sim") / "kernels"
+    target = out_dir / f"k{digest.hexdigest()[:20]}.so"
+    if target.is_file():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtime = out_dir / f"cuda_sim-{_key(compiler, [HERE / 'cuda_sim.cpp'])}.o"
+    if not runtime.is_file():  # the scheduler, compiled once for every kernel library
+        partial_runtime = out_dir / f"{runtime.name}.{os.getpid()}.tmp"
+        command = [compiler, *FLAGS, f"-I{HERE}", f"-I{include}", "-c",
+                   str(HERE / "cuda_sim.cpp"), "-o", str(partial_runtime)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"compiling the CUDA simulator failed:\n{done.stderr}")
+        os.replace(partial_runtime, runtime)
+    unit = out_dir / f"{target.stem}.cpp"
+    unit.write_text(source)
+    partial = out_dir / f"{target.stem}.{os.getpid()}.tmp"
+    # generated code: NVRTC does not fail on unused locals, so neither does this; -O1 compiles
+    # the many small kernels faster
+    command = [compiler, *FLAGS, "-O1", "-Wno-unused-parameter", "-Wno-unused-function",
+               "-Wno-unused-variable", "-Wno-unused-but-set-variable", f"-I{CSRC}",
+               f"-I{HERE}", f"-I{include}", "-shared", "-Wl,-Bsymbolic", str(unit), str(runtime),
+               "-o", str(partial)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"compiling a kernel for the CUDA simulator failed:\n"
+                           f"{' '.join(command)}\n{done.stderr}\n--- source ---\n{source}")
+    os.replace(partial, target)
+    return target
+
+
 def _import(path: Path):
     name = path.name.split(".", 1)[0]
     spec = importlib.util.spec_from_file_location(name, path)

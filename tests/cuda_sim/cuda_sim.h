@@ -122,6 +122,12 @@ inline int __all_sync(unsigned mask, int predicate) {
   return int(gg_sim::warp_collective(gg_sim::Collective::All, mask, predicate != 0, 0));
 }
 
+// Bit casts (device intrinsics).
+inline float __int_as_float(int v) { return gg_sim::from_bits<float>(uint32_t(v)); }
+inline int __float_as_int(float v) { return int(uint32_t(gg_sim::to_bits(v))); }
+inline double __longlong_as_double(long long v) { return gg_sim::from_bits<double>(uint64_t(v)); }
+inline long long __double_as_longlong(double v) { return (long long)gg_sim::to_bits(v); }
+
 // Blocks never run at the same time, so a plain read-modify-write is atomic.
 template <class T>
 T atomicAdd(T* address, T value) {

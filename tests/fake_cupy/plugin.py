@@ -4,15 +4,13 @@
 
 cupy / cupyx resolve to tests/fake_cupy (NumPy underneath, CuPy's API and refusals on top) and
 gpugrad._cuda to the simulator's build of csrc/cuda (tests/cuda_sim), so the op table, the
-engine, nn, optim and the kernel wrappers run their device code paths without a GPU. The tests
-of CuPy's own compiled kernels (kernel level 'cupy') cannot run here and are skipped.
+engine, nn, optim, the kernel wrappers and the CuPy fallback kernels (ElementwiseKernel /
+RawKernel sources, compiled by g++ for the simulator) run their device code paths without a GPU.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-import pytest
 
 _HERE = Path(__file__).resolve().parent
 
@@ -30,13 +28,3 @@ def _install():
 
 
 _install()
-
-
-def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="fake CuPy: CuPy's own ElementwiseKernel/RawKernel level "
-                                   "needs a GPU")
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker("cupy_kernels") is not None or (
-                callspec is not None and callspec.params.get("level") == "cupy"):
-            item.add_marker(skip)

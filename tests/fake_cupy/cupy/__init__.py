@@ -12,7 +12,8 @@ CuPy is what gpugrad's CUDA path can get wrong without a GPU at hand:
 - `.data.ptr`, `.device.id`, `cupy.cuda.Device`, streams and the memory pool answer as CuPy's.
 
 Kernels: gpugrad._cuda is the CUDA simulator's build of csrc/cuda (tests/fake_cupy/plugin.py
-installs it); ElementwiseKernel and RawKernel are not emulated and raise RuntimeError.
+installs it); ElementwiseKernel and RawKernel sources are compiled by g++ for the simulator
+(_kernels.py). ReductionKernel and RawModule are not there.
 """
 from __future__ import annotations
 
@@ -265,8 +266,8 @@ def _no_kernel(kind):
     return refuse
 
 
-ElementwiseKernel = _no_kernel("ElementwiseKernel")
-RawKernel = _no_kernel("RawKernel")
+from cupy._kernels import ElementwiseKernel, RawKernel  # noqa: E402 - g++ + the simulator
+
 ReductionKernel = _no_kernel("ReductionKernel")
 RawModule = _no_kernel("RawModule")
 
