@@ -10,6 +10,8 @@ be imported before gpugrad looks for CuPy, and must not replace the real CuPy of
 """
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +35,38 @@ def test_cuda_marked_tests_pass_on_the_fake_gpu():
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
     assert " passed" in summary and "failed" not in summary, summary
+
+
+@pytest.mark.slow
+def test_gpu_benchmarks_run_on_the_fake_gpu(tmp_path):
+    """A dry run of what scripts/gpu_check.sh benchmarks, small, so that the one run on a lent
+    GPU does not find a bug in the harness. The numbers mean nothing here."""
+    from tests.cuda_sim import build
+
+    try:
+        build.build()
+    except build.Unavailable as exc:
+        pytest.skip(f"CUDA simulator not buildable here: {exc}")
+    kernels_json, mlp_json, summary = (tmp_path / n for n in ("k.json", "m.json", "s.md"))
+    runs = [
+        ["benchmarks/gpu_kernels.py", "--log2-elements", "12", "--warmup", "1", "--repeats", "2",
+         "--out", str(kernels_json)],
+        ["benchmarks/gpu_mlp.py", "--configs", "784-512-512-10", "--warmup", "1",
+         "--repeat-scale", "0.1", "--out", str(mlp_json), "--summary", str(summary),
+         "--kernels-json", str(kernels_json)],
+    ]
+    for args in runs:
+        done = subprocess.run([sys.executable, "-m", "tests.fake_cupy.run", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{args[0]}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    kernels = json.loads(kernels_json.read_text())
+    assert kernels["skipped"] is False and kernels["copy"]["ceiling_gbps"] > 0
+    levels = {(r["kernel"], r["level"]) for r in kernels["results"] if r.get("gbps", 0) > 0}
+    assert {("relu_fwd", "native"), ("relu_fwd", "cupy"), ("adam_step", "native")} <= levels
+    assert not [r for r in kernels["results"] if "error" in r]
+    mlp = json.loads(mlp_json.read_text())
+    assert mlp["skipped"] is False
+    (row,) = mlp["results"]
+    assert "error" not in row and row["gpugrad"]["median_ms"] > 0
+    assert math.isfinite(row["gpugrad"]["loss_after"])
+    assert "784-512-512-10" in summary.read_text()

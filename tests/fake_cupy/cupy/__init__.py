@@ -17,6 +17,7 @@ installs it); ElementwiseKernel and RawKernel sources are compiled by g++ for th
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import types
@@ -77,10 +78,22 @@ def _device_function(fn, name: str, host_arrays_ok: bool = False):
 
 
 class _Pointer:
+    """cupy.cuda.MemoryPointer: an address, and the raw copies gpugrad's benchmarks make."""
+
     __slots__ = ("ptr",)
 
     def __init__(self, ptr: int):
         self.ptr = ptr
+
+    def copy_from_device(self, src: _Pointer, size: int, stream=None):
+        ctypes.memmove(self.ptr, src.ptr, size)
+
+    copy_from_device_async = copy_from_device
+
+    def memset(self, value: int, size: int, stream=None):
+        ctypes.memset(self.ptr, value, size)
+
+    memset_async = memset
 
 
 # ---- the array -------------------------------------------------------------------------------
@@ -429,6 +442,28 @@ def _submodule(name: str, host_module, names):
 
 
 random = _submodule("random", _np.random, _API["random"])
+_rng = [_np.random.RandomState(0)]
+
+
+def _random_function(draw):
+    """CuPy's random signatures: a dtype= argument (float64 unless given), device arrays out."""
+
+    @functools.wraps(draw)
+    def sample(*args, dtype=float, **kwargs):
+        return ndarray._of(_np.asarray(draw(_rng[0], *args, **kwargs)).astype(dtype, copy=False))
+
+    return sample
+
+
+random.seed = lambda seed=None: _rng.__setitem__(0, _np.random.RandomState(seed))
+random.standard_normal = _random_function(lambda r, size=None: r.standard_normal(size))
+random.normal = _random_function(lambda r, loc=0.0, scale=1.0, size=None: r.normal(loc, scale, size))
+random.uniform = _random_function(lambda r, low=0.0, high=1.0, size=None: r.uniform(low, high, size))
+random.random = random.random_sample = _random_function(lambda r, size=None: r.random_sample(size))
+random.rand = _random_function(lambda r, *size: r.random_sample(size))
+random.randn = _random_function(lambda r, *size: r.standard_normal(size))
+random.randint = lambda low, high=None, size=None, dtype=int: ndarray._of(
+    _rng[0].randint(low, high, size).astype(dtype))
 linalg = _submodule("linalg", _np.linalg, _API["linalg"])
 fft = _submodule("fft", _np.fft, _API["fft"])
 
