@@ -45,15 +45,14 @@ def _as_array(data, dtype=None, device=None):
         if dt.np is None:
             dtypes._no_bfloat16()
         np_dtype = dt.np
-    if isinstance(data, Tensor):
-        array = data.array
-        target = backend.as_device(device) if device is not None else data.device
-        array = backend.to_device(array, target)
-        return array.astype(np_dtype if np_dtype is not None else array.dtype, copy=True)
-    if not isinstance(data, np.ndarray) and hasattr(data, "__cuda_array_interface__"):
-        target = backend.as_device(device) if device is not None else backend.device_of(data)
-        array = backend.to_device(data, target)
-        return array.astype(np_dtype if np_dtype is not None else array.dtype, copy=True)
+    if isinstance(data, Tensor) or (
+        not isinstance(data, np.ndarray) and hasattr(data, "__cuda_array_interface__")
+    ):
+        array = data.array if isinstance(data, Tensor) else _gpu_array(data)
+        target = backend.as_device(device) if device is not None else backend.device_of(array)
+        with _on(target):  # CuPy copies and casts onto the current GPU
+            array = backend.to_device(array, target)
+            return array.astype(np_dtype if np_dtype is not None else array.dtype, copy=True)
     if isinstance(data, (str, bytes)) or data is None:
         raise TypeError(f"tensor: data must be numeric, got {type(data).__name__}")
     try:
@@ -69,6 +68,14 @@ def _as_array(data, dtype=None, device=None):
     if dev.type == "cpu":
         return host
     return backend.to_device(host, dev)
+
+
+def _gpu_array(data):
+    """A CuPy view of any GPU array (torch, Numba... through __cuda_array_interface__)."""
+    from gpugrad.backend import cupy_backend
+
+    cp = cupy_backend.module()
+    return data if isinstance(data, cp.ndarray) else cp.asarray(data)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -233,20 +240,7 @@ def from_dlpack(obj) -> Tensor:
     return Tensor._make(array)
 
 
-class _on:
-    """Make CuPy allocate on the requested GPU."""
-
-    def __init__(self, device):
-        self.device = backend.as_device(device)
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            from gpugrad.backend import cupy_backend
-
-            self._ctx = cupy_backend.module().cuda.Device(self.device.index)
-            self._ctx.__enter__()
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            self._ctx.__exit__(*exc)
+def _on(device):
+    """Make CuPy allocate on the requested GPU (it allocates on its current one)."""
+    return backend.on_device(backend.as_device(device))
 

@@ -31,4 +31,5 @@ def _index(device) -> int:
 
 
 def get_device_name(device=None) -> str:
-    return cupy_backend.device_name()
+    """The name of a GPU: device None (the current one), an index or 'cuda:N'."""
+    return cupy_backend.device_name(None if device is None else _index(device))

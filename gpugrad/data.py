@@ -91,7 +91,9 @@ class DataLoader:
             order = backend.to_device(order, self.device)  # index on the GPU, no host round trip
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            yield tuple(Tensor._make(xp.take(array, index, axis=0)) for array in self.arrays)
+            with backend.on_device(self.device):
+                batch_arrays = tuple(xp.take(array, index, axis=0) for array in self.arrays)
+            yield tuple(Tensor._make(array) for array in batch_arrays)
 
     def __repr__(self) -> str:
         return (

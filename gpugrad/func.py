@@ -3,6 +3,7 @@ hvp (forward-over-reverse), jacrev, jacfwd, hessian. Built on the same graph: re
 transforms keep create_graph on, so they nest with each other and with forward mode."""
 from __future__ import annotations
 
+from gpugrad import backend
 from gpugrad.autograd import engine, forward_ad
 from gpugrad.autograd.forward_ad import _alias
 from gpugrad.autograd.mode import enable_grad
@@ -136,8 +137,9 @@ def _basis(x: Tensor):
 
     flat = creation.zeros(x.numel(), dtype=x.dtype, device=x.device)
     for k in range(x.numel()):
-        e = flat.detach().array.copy()
-        e[k] = 1
+        with backend.device_guard(flat.array):
+            e = flat.array.copy()
+            e[k] = 1
         yield Tensor._make(e.reshape(x.shape))
 
 

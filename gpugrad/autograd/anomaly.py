@@ -7,7 +7,7 @@ import os
 import re
 
 from gpugrad.autograd import mode
-from gpugrad.backend import xp_of
+from gpugrad.backend import device_guard, xp_of
 
 _FRAME = re.compile(r'\s*File "([^"]+)", line \d+')
 # gpugrad/ itself: frames under it are the library's, not the user's
@@ -43,10 +43,11 @@ def check_node(node, grad_inputs):
         if array.dtype.kind != "f":
             continue
         xp = xp_of(array)
-        if bool(xp.isfinite(array).all()):
-            continue
-        nan = int(xp.count_nonzero(xp.isnan(array)))
-        inf = int(xp.count_nonzero(xp.isinf(array)))
+        with device_guard(array):  # a ToDevice node's gradient lives on another GPU
+            if bool(xp.isfinite(array).all()):
+                continue
+            nan = int(xp.count_nonzero(xp.isnan(array)))
+            inf = int(xp.count_nonzero(xp.isinf(array)))
         raise RuntimeError(
             f"Function '{node.name()}' returned {'nan' if nan else 'inf'} values in its {i}th "
             f"output (the gradient for its input {i}, shape {tuple(array.shape)}: {nan} nan, "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
+from gpugrad.backend import cupy_backend as _gpus
+from gpugrad.backend import device_guard
 from gpugrad.tensor import Tensor
 
 _state = mode.state
@@ -29,7 +31,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
         for t, g in zip(inputs, captured):
             if g is not None:
-                _accumulate_into(t, g, create_graph, claimed)
+                with device_guard(t.array):
+                    _accumulate_into(t, g, create_graph, claimed)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -163,6 +166,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
     state = mode.state
     prev_grad_mode = state.grad_enabled
     state.grad_enabled = create_graph
+    multi_gpu = _gpus.multi_gpu  # then each node runs with its gradients' GPU current
     try:
         while ready:
             node = ready.pop()
@@ -177,11 +181,19 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                     _release_subgraph(node, deps, ready, retain_graph)
                     continue
             if isinstance(node, AccumulateGrad):
-                if grads is not None:
+                if grads is None:
+                    continue
+                if multi_gpu:
+                    with device_guard(node.variable.array):
+                        _accumulate_leaf(node, grads[0], create_graph, claimed)
+                else:
                     _accumulate_leaf(node, grads[0], create_graph, claimed)
                 continue
             if grads is None:  # nothing flowed here: nothing flows on
                 grad_inputs = [None] * len(node.next_edges)
+            elif multi_gpu:
+                with device_guard(next(g.array for g in grads if g is not None)):
+                    grad_inputs = _apply_node(node, grads, create_graph)
             else:
                 grad_inputs = _apply_node(node, grads, create_graph)
             if not retain_graph:

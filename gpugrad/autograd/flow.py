@@ -17,7 +17,7 @@ from gpugrad.autograd.record import (
     record_grads,
     saved_nbytes,
 )
-from gpugrad.backend import xp_of
+from gpugrad.backend import device_guard, xp_of
 from gpugrad.tensor import Tensor
 
 __all__ = ["FlowReport", "FlowRow", "GradFlowTracker", "flow_report", "record_grads"]
@@ -49,13 +49,14 @@ def _grad_stats(arrays) -> tuple:
     square_sum, size, zeros, nan, inf = 0.0, 0, 0, 0, 0
     for array in arrays:
         xp = xp_of(array)
-        wide = array.astype(xp.float64)  # float64 sums: a float32 norm overflows early
-        square_sum += float(xp.sum(wide * wide))
-        size += int(array.size)
-        zeros += int(xp.count_nonzero(array == 0))
-        if array.dtype.kind == "f":
-            nan += int(xp.count_nonzero(xp.isnan(array)))
-            inf += int(xp.count_nonzero(xp.isinf(array)))
+        with device_guard(array):
+            wide = array.astype(xp.float64)  # float64 sums: a float32 norm overflows early
+            square_sum += float(xp.sum(wide * wide))
+            size += int(array.size)
+            zeros += int(xp.count_nonzero(array == 0))
+            if array.dtype.kind == "f":
+                nan += int(xp.count_nonzero(xp.isnan(array)))
+                inf += int(xp.count_nonzero(xp.isinf(array)))
     return math.sqrt(square_sum), (zeros / size if size else 0.0), nan, inf
 
 
@@ -266,8 +267,9 @@ class GradFlowTracker:
                 continue
             array = p.grad.array
             xp = xp_of(array)
-            wide = array.astype(xp.float64)
-            self._pending.setdefault(str(name), []).append(xp.sqrt(xp.sum(wide * wide)))
+            with device_guard(array):
+                wide = array.astype(xp.float64)
+                self._pending.setdefault(str(name), []).append(xp.sqrt(xp.sum(wide * wide)))
 
     def end_epoch(self) -> str:
         """Close the epoch: store per-layer mean / min / max norms; return them as a table."""

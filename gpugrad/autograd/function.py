@@ -12,7 +12,8 @@ import weakref
 import numpy as np
 
 from gpugrad.autograd import mode
-from gpugrad.backend import xp_of
+from gpugrad.backend import cupy_backend as _gpus
+from gpugrad.backend import device_of, xp_of
 from gpugrad.tensor import Tensor
 
 # Called as observer(node, outputs) after each recorded Function call; empty on the normal
@@ -204,6 +205,9 @@ class Function(metaclass=FunctionMeta):
     def apply(cls, *args):
         # The hot path of every op: kept flat (one pass over the arguments, no helper calls
         # in the common case) because Python call overhead is most of a small op's cost.
+        if _gpus.multi_gpu and (switch := _gpu_switch(cls, args)) is not None:
+            with switch:  # CuPy works on its current GPU: make it the inputs' GPU, then run
+                return cls.apply(*args)
         state = _mode_state
         grad_on = state.grad_enabled
         track_tangents = state.fw_level > 0 and state.fw_suspended == 0
@@ -234,6 +238,10 @@ class Function(metaclass=FunctionMeta):
         state.fw_suspended += 1
         try:
             raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
+        except Exception as exc:
+            if cls.arrays:  # gpugrad's own op failed: inputs on two devices are the likely cause
+                _check_one_device(cls, args, exc)
+            raise
         finally:
             state.grad_enabled = grad_on
             state.fw_suspended -= 1
@@ -280,6 +288,38 @@ class Function(metaclass=FunctionMeta):
 
 _mode_state = mode.state
 _new_node = object.__new__
+
+
+def _devices(args) -> list:
+    """The distinct devices of the Tensor arguments, in order of appearance."""
+    devices = []
+    for a in args:
+        if isinstance(a, Tensor):
+            device = device_of(a.array)
+            if device not in devices:
+                devices.append(device)
+    return devices
+
+
+def _check_one_device(cls, args, exc=None):
+    devices = _devices(args)
+    if len(devices) > 1:
+        raise RuntimeError(
+            f"{cls.__name__}: expected all tensors on the same device, got {devices[0]} and "
+            f"{devices[1]}"
+        ) from exc
+
+
+def _gpu_switch(cls, args):
+    """With several GPUs: the cupy.cuda.Device context to run this call in, or None when its
+    GPU is already current (or it has no GPU input). gpugrad's own ops refuse mixed devices."""
+    if cls.arrays:
+        _check_one_device(cls, args)
+    gpu = next((d for d in _devices(args) if d.type == "cuda"), None)
+    if gpu is None:
+        return None
+    cp = _gpus.module()
+    return None if cp.cuda.runtime.getDevice() == gpu.index else cp.cuda.Device(gpu.index)
 
 
 def _wrap_output(ctx, out, args):

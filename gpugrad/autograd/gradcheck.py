@@ -6,6 +6,7 @@ import numpy as np
 
 from gpugrad.autograd import engine, forward_ad
 from gpugrad.autograd.mode import enable_grad, no_grad
+from gpugrad.backend import device_guard
 from gpugrad.tensor import Tensor
 
 
@@ -31,7 +32,7 @@ def _numerical(fn, inputs, i, eps):
     x = inputs[i]
     array = x.array
     flat = array.reshape(-1)  # a view: perturb in place, restore after
-    with no_grad():
+    with no_grad(), device_guard(array):
         base = _flat_outputs(fn, inputs)
         cols = [np.zeros((o.array.size, array.size)) for o in base]
         for k in range(array.size):

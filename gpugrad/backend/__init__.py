@@ -4,6 +4,8 @@ Ops ask `xp_of(array)` / `xp_for(device)` for their array module and never impor
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from gpugrad.backend import cupy_backend
@@ -16,6 +18,8 @@ __all__ = [
     "xp_of",
     "device_of",
     "to_device",
+    "on_device",
+    "device_guard",
     "cuda_available",
     "cuda_unavailable_reason",
     "backend_info",
@@ -46,20 +50,46 @@ def xp_of(array):
 
 
 def device_of(array) -> Device:
-    if isinstance(array, np.ndarray):
+    if isinstance(array, (np.ndarray, np.generic)):
         return Device("cpu")
     return Device("cuda", int(array.device.id))
 
 
 def to_device(array, device: Device):
-    """Copy `array` to `device` (no copy when it is already there)."""
+    """Copy `array` to `device` (no copy when it is already there). `array`: a NumPy or CuPy
+    array, a NumPy scalar, or any GPU array with __cuda_array_interface__ (torch, Numba...)."""
     if device.type == "cpu":
         if isinstance(array, np.ndarray):
             return array
-        return array.get()
+        if hasattr(array, "__cuda_array_interface__"):
+            cp = cupy_backend.module()
+            return (array if isinstance(array, cp.ndarray) else cp.asarray(array)).get()
+        return np.asarray(array)  # a NumPy scalar or another host array-like
     cp = cupy_backend.require(device)
     with cp.cuda.Device(device.index):
         return cp.asarray(array)
+
+
+_NO_SWITCH = contextlib.nullcontext()
+
+
+def on_device(device: Device):
+    """A context in which CuPy allocates and launches on `device`: CuPy works on its *current*
+    GPU, whatever GPU its inputs live on. A no-op for the CPU and with a single GPU."""
+    if device.type == "cpu" or not cupy_backend.multi_gpu:
+        return _NO_SWITCH
+    return cupy_backend.require(device).cuda.Device(device.index)
+
+
+def device_guard(array):
+    """on_device for the GPU that holds `array`, for raw CuPy work on it outside Function.apply
+    and the engine (which switch by themselves). A no-op for NumPy arrays and with one GPU."""
+    if not cupy_backend.multi_gpu or isinstance(array, np.ndarray):
+        return _NO_SWITCH
+    index = getattr(getattr(array, "device", None), "id", None)
+    if index is None:
+        return _NO_SWITCH
+    return cupy_backend.module().cuda.Device(index)
 
 
 def backend_info() -> dict:

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 _state: dict = {}
+# True once CuPy sees more than one GPU. CuPy allocates and launches on its *current* GPU, not on
+# the GPU its inputs live on, so ops must then make their inputs' GPU current (see
+# backend.device_guard); with one GPU (or none) that GPU is always current and nothing switches.
+multi_gpu = False
 
 
 def _probe():
+    global multi_gpu
     if "ok" in _state:
         return
     try:
@@ -14,6 +19,7 @@ def _probe():
         if count < 1:
             raise RuntimeError("CuPy found no CUDA device")
         _state.update(ok=True, module=cupy, count=count, reason="")
+        multi_gpu = count > 1
     except Exception as exc:  # ImportError, CUDARuntimeError without driver, ...
         reason = f"{type(exc).__name__}: {exc}".strip()
         if isinstance(exc, ImportError):
@@ -49,8 +55,9 @@ def require(device):
     return cp
 
 
-def device_name() -> str:
+def device_name(index: int | None = None) -> str:
+    """The name of GPU `index` (default: the current one)."""
     cp = module()
-    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id if index is None else index)
     name = props["name"]
     return name.decode() if isinstance(name, bytes) else str(name)

@@ -6,6 +6,11 @@ class Device:
     __slots__ = ("type", "index")
 
     def __init__(self, type: str, index: int | None = None):
+        if isinstance(type, str) and ":" in type and index is None:  # gg.device("cuda:1")
+            type, _, text = type.partition(":")
+            if type != "cuda" or not text.isdigit():
+                raise ValueError(f"bad device string {type + ':' + text!r}: expected 'cuda:N'")
+            index = int(text)
         if type not in ("cpu", "cuda"):
             raise ValueError(f"unknown device type {type!r}: expected 'cpu' or 'cuda[:N]'")
         self.type = type

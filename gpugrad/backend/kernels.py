@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from gpugrad.backend import xp_of
+from gpugrad.backend import device_guard, xp_of
 
 LEVELS = ("native", "cupy", "reference")
 NATIVE_MIN_SIZE = 2048  # below this the C++ call costs more than NumPy's own loop
@@ -278,20 +278,23 @@ def softmax_xent_bwd(x, target, lse, scale):
 def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
     """torch.optim.SGD's update of one parameter, in one pass."""
     if (cu := _cuda(p)) is not None:
-        return cu.sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, _state["forced"])
+        with device_guard(p):  # an optimizer step runs outside Function.apply: pick p's GPU
+            return cu.sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step,
+                               _state["forced"])
     if (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous and g.dtype == p.dtype:
         C.sgd_step(_ptr(p), _ptr(g), 0 if buf is None else _ptr(buf), p.size, lr, momentum, dampening,
                    weight_decay, bool(nesterov), bool(first_step), p.dtype.name)
         return
-    d = g + weight_decay * p if weight_decay else g
-    if momentum:
-        if first_step:
-            buf[...] = d
-        else:
-            buf *= momentum
-            buf += (1 - dampening) * d
-        d = d + momentum * buf if nesterov else buf
-    p -= lr * d
+    with device_guard(p):  # CuPy arrays at the reference level: on p's GPU
+        d = g + weight_decay * p if weight_decay else g
+        if momentum:
+            if first_step:
+                buf[...] = d
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p -= lr * d
 
 
 def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, decoupled,
@@ -300,13 +303,21 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
     with max_v (amsgrad) the denominator uses max_v = max(max_v, v), updated in place."""
     # amsgrad has no fused kernel (CUDA, CuPy or C++): it always runs the array reference below
     if max_v is None and (cu := _cuda(p)) is not None:
-        return cu.adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                            bias_correction2, decoupled, _state["forced"])
+        with device_guard(p):
+            return cu.adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
+                                bias_correction2, decoupled, _state["forced"])
     if max_v is None and (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous \
             and g.dtype == p.dtype:
         C.adam_step(_ptr(p), _ptr(g), _ptr(m), _ptr(v), p.size, lr, beta1, beta2, eps, weight_decay,
                     bias_correction1, bias_correction2, bool(decoupled), p.dtype.name)
         return
+    with device_guard(p):  # CuPy arrays with amsgrad or at the reference level: on p's GPU
+        _adam_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
+                        bias_correction2, decoupled, max_v)
+
+
+def _adam_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
+                    bias_correction2, decoupled, max_v):
     xp = xp_of(p)
     if weight_decay:
         if decoupled:

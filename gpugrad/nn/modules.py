@@ -458,7 +458,8 @@ class Module:
         with no_grad():
             for target, source in plan:
                 if source is not target.array:
-                    target.array[...] = source
+                    with backend.device_guard(target.array):
+                        target.array[...] = source
                 target._bump_version()
         return _IncompatibleKeys(missing, unexpected)
 
@@ -509,7 +510,8 @@ class Module:
                 and array.dtype.kind == "f"
                 and array.dtype != target_dtype.np
             ):
-                array = array.astype(target_dtype.np)
+                with backend.device_guard(array):  # CuPy casts onto the current GPU
+                    array = array.astype(target_dtype.np)
             if target_device is not None:
                 array = backend.to_device(array, target_device)
             return array

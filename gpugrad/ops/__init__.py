@@ -1,6 +1,7 @@
 """All ops, one family per file; this module also gives Tensor its operators and methods."""
 from __future__ import annotations
 
+from gpugrad import backend as _backend
 from gpugrad.autograd import mode
 from gpugrad.ops import activation, elementwise, linalg, loss, reduce, shape
 from gpugrad.ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
@@ -38,7 +39,9 @@ def _inplace(name, fn):
         operand = self
         if mode.state.grad_enabled and self.requires_grad:
             # the op may save its input for backward: give it a snapshot, not the buffer we overwrite
-            operand = Tensor._make(self.array.copy(), True, self.grad_fn, self._output_nr)
+            with _backend.device_guard(self.array):
+                snapshot = self.array.copy()
+            operand = Tensor._make(snapshot, True, self.grad_fn, self._output_nr)
             operand._tangent = self._tangent
         result = fn(operand, *args, **kwargs)
         records = mode.state.grad_enabled and result.requires_grad
@@ -56,7 +59,8 @@ def _inplace(name, fn):
             raise RuntimeError(
                 f"{name}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(result.shape)}"
             )
-        self.array[...] = result.array
+        with _backend.device_guard(self.array):
+            self.array[...] = result.array
         self._bump_version()
         if records:
             self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
@@ -79,7 +83,7 @@ def _setitem(self, index, value):
 
 
 def _fill(self, value):
-    with mode.no_grad():
+    with mode.no_grad(), _backend.device_guard(self.array):
         self.array[...] = value
     self._bump_version()
     return self
@@ -89,31 +93,26 @@ def _normal(self, mean=0.0, std=1.0):
     from gpugrad import creation
 
     sample = creation.generator().normal(mean, std, size=self.shape)
-    self.array[...] = sample if not self.is_cuda else _to_like(sample, self)
-    self._bump_version()
-    return self
+    return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
 
 
 def _uniform(self, a=0.0, b=1.0):
     from gpugrad import creation
 
     sample = creation.generator().uniform(a, b, size=self.shape)
-    self.array[...] = sample if not self.is_cuda else _to_like(sample, self)
-    self._bump_version()
-    return self
+    return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
 
 
 def _to_like(host, like):
-    from gpugrad import backend
-
-    return backend.to_device(host.astype(like.array.dtype), like.device)
+    return _backend.to_device(host.astype(like.array.dtype), like.device)
 
 
 def _copy(self, src):
     src_array = src.array if isinstance(src, Tensor) else src
-    from gpugrad import backend
-
-    self.array[...] = backend.to_device(src_array, self.device) if not isinstance(src_array, (int, float)) else src_array
+    if not isinstance(src_array, (int, float)):
+        src_array = _backend.to_device(src_array, self.device)
+    with _backend.device_guard(self.array):
+        self.array[...] = src_array
     self._bump_version()
     return self
 

@@ -21,9 +21,8 @@ def same_device(name: str, *tensors: Tensor):
 def constant(value, dtype: dtypes.dtype, like: Tensor) -> Tensor:
     """A 0-d constant tensor for a Python number, on like's device."""
     if like.is_cuda:
-        xp = backend.xp_of(like.array)
-        with xp.cuda.Device(like.array.device.id):
-            return Tensor._make(xp.asarray(value, dtype=dtype.np))
+        with backend.device_guard(like.array):  # a no-op with one GPU
+            return Tensor._make(backend.xp_of(like.array).asarray(value, dtype=dtype.np))
     return Tensor._make(np.asarray(value, dtype=dtype.np))
 
 

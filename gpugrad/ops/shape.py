@@ -426,7 +426,8 @@ def cast(x: Tensor, dtype: dtypes.dtype) -> Tensor:
     if x.array.dtype == dtype.np:
         return x
     if not dtype.is_floating_point:
-        return Tensor._make(x.array.astype(dtype.np))
+        with backend.device_guard(x.array):
+            return Tensor._make(x.array.astype(dtype.np))
     return Cast.apply(x, dtype)
 
 

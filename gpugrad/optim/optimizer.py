@@ -181,14 +181,15 @@ class Optimizer:
             array = backend.to_device(_source_array(name, value), param.device)
         else:
             return copy.deepcopy(value)
-        if array.dtype.kind == "f":
-            array = array.astype(param.array.dtype, copy=False)
         if tuple(array.shape) != tuple(param.shape):
             raise ValueError(
                 f"optimizer state '{name}' has shape {tuple(array.shape)} "
                 f"but its parameter has shape {tuple(param.shape)}"
             )
-        return Tensor._make(array.copy())
+        with backend.device_guard(array):  # CuPy copies onto the current GPU, not array's
+            if array.dtype.kind == "f":
+                array = array.astype(param.array.dtype, copy=False)
+            return Tensor._make(array.copy())
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -203,11 +204,13 @@ class Optimizer:
 
 def _copy_value(value):
     if isinstance(value, Tensor):
-        return Tensor._make(value.array.copy())
+        with backend.device_guard(value.array):
+            return Tensor._make(value.array.copy())
     return copy.deepcopy(value)
 
 
 def _state_buffer(param: Tensor) -> Tensor:
     """A zero tensor shaped, typed and placed like param (optimizer state)."""
     xp = backend.xp_of(param.array)
-    return Tensor._make(xp.zeros_like(param.array))
+    with backend.device_guard(param.array):  # cupy.zeros_like allocates on the current GPU
+        return Tensor._make(xp.zeros_like(param.array))
