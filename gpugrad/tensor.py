@@ -52,6 +52,12 @@ class Tensor:
         self._retains_grad = False
 
     @classmethod
+    def _result(cls, result) -> Tensor:
+        """Wrap the raw result of NumPy / CuPy work done outside Function.apply: NumPy turns a
+        0-d result into a scalar (CuPy never does), and a tensor always holds an array."""
+        return cls._make(np.asarray(result) if isinstance(result, np.generic) else result)
+
+    @classmethod
     def _make(cls, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None):
         """Wrap an array without copying or validating it (the engine's fast path)."""
         t = object.__new__(cls)

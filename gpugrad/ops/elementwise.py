@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from gpugrad.autograd.function import Function
-from gpugrad.backend import kernels, xp_of
-from gpugrad.ops._operands import promote
+from gpugrad.backend import device_guard, kernels, xp_of
+from gpugrad.ops._operands import promote, same_device
 from gpugrad.tensor import Tensor
 
 
@@ -536,7 +536,8 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
 
 def sign(x: Tensor) -> Tensor:
     """-1, 0 or 1 (no gradient: it is piecewise constant)."""
-    return Tensor._make(xp_of(x.array).sign(x.array))
+    with device_guard(x.array):
+        return Tensor._result(xp_of(x.array).sign(x.array))
 
 
 def rsqrt(x: Tensor) -> Tensor:
@@ -575,19 +576,23 @@ clip = clamp
 
 def where(condition, a, b) -> Tensor:
     """a where condition else b (broadcasting)."""
+    like = a if isinstance(a, Tensor) else b
     if not isinstance(condition, Tensor):
-        like = a if isinstance(a, Tensor) else b
-        condition = Tensor._make(xp_of(like.array).asarray(condition, dtype=bool))
-    if condition.array.dtype != np.bool_:
-        condition = Tensor._make(condition.array.astype(bool))
+        with device_guard(like.array):
+            condition = Tensor._make(xp_of(like.array).asarray(condition, dtype=bool))
     a, b = promote("where", a, b)
+    same_device("where", a, condition)
+    if condition.array.dtype != np.bool_:
+        with device_guard(condition.array):
+            condition = Tensor._make(condition.array.astype(bool))
     return Where.apply(condition, a, b)
 
 
 def _compare(name, ufunc):
     def op(a, b) -> Tensor:
         a, b = promote(name, a, b)
-        return Tensor._make(ufunc(a.array, b.array))
+        with device_guard(a.array):
+            return Tensor._result(ufunc(a.array, b.array))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise a {name} b as a bool tensor (no gradient)."
@@ -603,24 +608,32 @@ ge = _compare("ge", lambda a, b: a >= b)
 
 
 def logical_not(x: Tensor) -> Tensor:
-    return Tensor._make(~x.array.astype(bool))
+    with device_guard(x.array):
+        return Tensor._result(~x.array.astype(bool))
 
 
 def logical_and(a: Tensor, b: Tensor) -> Tensor:
-    return Tensor._make(a.array.astype(bool) & b.array.astype(bool))
+    same_device("logical_and", a, b)
+    with device_guard(a.array):
+        return Tensor._result(a.array.astype(bool) & b.array.astype(bool))
 
 
 def logical_or(a: Tensor, b: Tensor) -> Tensor:
-    return Tensor._make(a.array.astype(bool) | b.array.astype(bool))
+    same_device("logical_or", a, b)
+    with device_guard(a.array):
+        return Tensor._result(a.array.astype(bool) | b.array.astype(bool))
 
 
 def isfinite(x: Tensor) -> Tensor:
-    return Tensor._make(xp_of(x.array).isfinite(x.array))
+    with device_guard(x.array):
+        return Tensor._result(xp_of(x.array).isfinite(x.array))
 
 
 def isnan(x: Tensor) -> Tensor:
-    return Tensor._make(xp_of(x.array).isnan(x.array))
+    with device_guard(x.array):
+        return Tensor._result(xp_of(x.array).isnan(x.array))
 
 
 def isinf(x: Tensor) -> Tensor:
-    return Tensor._make(xp_of(x.array).isinf(x.array))
+    with device_guard(x.array):
+        return Tensor._result(xp_of(x.array).isinf(x.array))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpugrad.autograd.function import Function
-from gpugrad.backend import kernels, xp_of
+from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops import activation as A
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import reduce as R
@@ -122,6 +122,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
             f"cross_entropy: input of shape {tuple(input.shape)} expects a target of shape "
             f"{expected}, got {tuple(target.shape)}"
         )
+    if weight is not None:
+        same_device("cross_entropy", input, weight)
+    with device_guard(input.array):  # CuPy works on its current GPU: make it input's
+        return _class_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):
     x, t, out_shape = _class_rows("cross_entropy", input, target)
     classes = x.shape[1]
     valid = _check_targets("cross_entropy", t, classes, ignore_index)
@@ -169,6 +176,14 @@ def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities at the target classes."""
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=input.device)
+    same_device("nll_loss", input, target, *([] if weight is None else [weight]))
+    with device_guard(input.array):
+        return _nll_loss(input, target, weight, ignore_index, reduction)
+
+
+def _nll_loss(input, target, weight, ignore_index, reduction):
     x, t, out_shape = _class_rows("nll_loss", input, target)
     valid = _check_targets("nll_loss", t, x.shape[1], ignore_index)
     xp = xp_of(x.array)
@@ -233,6 +248,14 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     """Multiclass SVM hinge loss: sum_{j != y} max(0, margin - x_y + x_j)**p / classes."""
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=input.device)
+    same_device("multi_margin_loss", input, target, *([] if weight is None else [weight]))
+    with device_guard(input.array):
+        return _multi_margin_loss(input, target, p, margin, weight, reduction)
+
+
+def _multi_margin_loss(input, target, p, margin, weight, reduction):
     x = S.unsqueeze(input, 0) if input.ndim == 1 else input
     t = S.reshape(target, 1) if input.ndim == 1 else target
     classes = x.shape[1]

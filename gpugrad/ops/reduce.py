@@ -9,10 +9,10 @@ import numpy as np
 
 from gpugrad import dtypes
 from gpugrad.autograd.function import Function
-from gpugrad.backend import xp_of
+from gpugrad.backend import device_guard, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import shape as S
-from gpugrad.ops._operands import normalize_dims, promote
+from gpugrad.ops._operands import normalize_dims, promote, same_device
 from gpugrad.tensor import Tensor
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -141,15 +141,17 @@ def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
     dims = normalize_dims(name, dim, x.ndim)
     if x.array.dtype.kind != "f":
         method = x.array.max if fn is Amax else x.array.min
-        return Tensor._make(method(axis=dims, keepdims=keepdim))
+        with device_guard(x.array):
+            return Tensor._result(method(axis=dims, keepdims=keepdim))
     return fn.apply(x, dims, keepdim, nan_wins)
 
 
 def _arg(name, x, dim, keepdim, pick):
-    if dim is None:
-        return Tensor._make(pick(x.array.reshape(-1), axis=0))
-    d = normalize_dims(name, dim, x.ndim)[0]
-    return Tensor._make(pick(x.array, axis=d, keepdims=keepdim))
+    with device_guard(x.array):
+        if dim is None:
+            return Tensor._result(pick(x.array.reshape(-1), axis=0))
+        d = normalize_dims(name, dim, x.ndim)[0]
+        return Tensor._result(pick(x.array, axis=d, keepdims=keepdim))
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -167,11 +169,12 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
         return reduce_all(x)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (E.maximum if name == "max" else E.minimum)(x, dim)
-    if x.ndim == 0:
-        return values_indices(x, Tensor._make(xp_of(x.array).zeros((), dtype="int64")))
-    d = normalize_dims(name, dim, x.ndim)[0]
-    index = Tensor._make(pick(x.array, axis=d, keepdims=True))
-    values = gather(x, d, index)
+    d = normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+    with device_guard(x.array):
+        if x.ndim == 0:
+            return values_indices(x, Tensor._make(xp_of(x.array).zeros((), dtype="int64")))
+        index = Tensor._result(pick(x.array, axis=d, keepdims=True))
+        values = _gather(x, d, index)  # argmax's indices are in range: no check needed
     if not keepdim:
         values, index = S.squeeze(values, d), S.squeeze(index, d)
     return values_indices(values, index)
@@ -194,6 +197,21 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dims("gather", dim, x.ndim)[0]
     if index.ndim != x.ndim:
         raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim}")
+    if index.array.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got {index.dtype}")
+    same_device("gather", x, index)
+    with device_guard(x.array):
+        # CuPy wraps an out-of-range index around silently where NumPy raises: check first
+        size = x.shape[d]
+        if index.array.size and bool(((index.array < 0) | (index.array >= size)).any()):
+            bad = index.array[(index.array < 0) | (index.array >= size)].ravel()[:1]
+            raise IndexError(
+                f"gather: index {int(bad[0])} is out of bounds for dimension {d} with size {size}"
+            )
+        return _gather(x, d, index)
+
+
+def _gather(x: Tensor, d: int, index: Tensor) -> Tensor:
     xp = xp_of(x.array)
     grids = xp.ogrid[tuple(slice(0, s) for s in index.shape)] if index.ndim > 1 else [xp.arange(index.shape[0])]
     items = tuple(index.array if i == d else grids[i] for i in range(x.ndim))
@@ -205,16 +223,19 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     (x,) = promote("logsumexp", x, floating=True)
     dims = normalize_dims("logsumexp", dim, x.ndim)
     xp = xp_of(x.array)
-    shift = x.array.max(axis=dims, keepdims=True) if x.array.size else xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
-    shift = Tensor._make(xp.where(xp.isfinite(shift), shift, 0))
+    with device_guard(x.array):
+        shift = x.array.max(axis=dims, keepdims=True) if x.array.size else xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
+        shift = Tensor._make(xp.where(xp.isfinite(shift), shift, 0))
     out = E.log(sum(E.exp(x - shift), dims, keepdim=True)) + shift
     return out if keepdim else S.reshape(out, [s for i, s in enumerate(x.shape) if i not in dims])
 
 
 def all(x: Tensor, dim=None) -> Tensor:  # noqa: A001
-    return Tensor._make(x.array.astype(bool).all(axis=dim))
+    with device_guard(x.array):
+        return Tensor._result(x.array.astype(bool).all(axis=dim))
 
 
 def any(x: Tensor, dim=None) -> Tensor:  # noqa: A001
-    return Tensor._make(x.array.astype(bool).any(axis=dim))
+    with device_guard(x.array):
+        return Tensor._result(x.array.astype(bool).any(axis=dim))
 
