@@ -97,10 +97,15 @@ def _source_array(key: str, value):
     """The array behind a state_dict value: a gg Tensor, a NumPy array or a torch tensor."""
     if isinstance(value, Tensor):
         return value.array
-    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+    if isinstance(value, np.ndarray):
         return value
+    # before __cuda_array_interface__: a torch CUDA tensor has one, but no NumPy-style dtype
     if all(hasattr(value, name) for name in ("detach", "cpu", "numpy")):  # a torch.Tensor
         return value.detach().cpu().numpy()
+    if hasattr(value, "__cuda_array_interface__"):  # CuPy, Numba...: as a CuPy array
+        from gpugrad.creation import _gpu_array
+
+        return _gpu_array(value)
     raise TypeError(
         f'While copying the parameter named "{key}", expected a tensor or an array in the '
         f"state_dict, got {type(value).__name__}"

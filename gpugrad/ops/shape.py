@@ -394,11 +394,17 @@ def _normalize_index(x: Tensor, index):
 def getitem(x: Tensor, index) -> Tensor:
     """x[index]: basic and integer/bool-array indexing, gradients scatter-added back."""
     index, basic = _normalize_index(x, index)
+    _check_index(x, index, basic)
+    return (BasicIndex if basic else Index).apply(x, index)
+
+
+def _check_index(x: Tensor, index, basic: bool):
+    """IndexError for an index that does not fit x (checked on the host: CuPy would wrap an
+    out-of-range integer around instead of raising)."""
     try:
         np.empty(x.shape, dtype=np.bool_)[index if basic else _host_index(index)]
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
-    return (BasicIndex if basic else Index).apply(x, index)
 
 
 def _host_index(index):
@@ -411,7 +417,9 @@ def index_put(x: Tensor, index, value) -> Tensor:
     """A copy of x with x[index] = value (differentiable in x and value)."""
     from gpugrad.ops._operands import as_tensor
 
-    index, _ = _normalize_index(x, index)
+    index, basic = _normalize_index(x, index)
+    if x.is_cuda:  # NumPy raises for an index out of range by itself; CuPy would wrap it
+        _check_index(x, index, basic)
     value = as_tensor(value, like=x)
     same_device("index_put", x, value)
     if value.array.dtype != x.array.dtype:
