@@ -383,3 +383,15 @@ def test_device_objects_parse_cuda_n():
     for bad in ("cuda:x", "cpu:0", "tpu:1"):
         with pytest.raises(ValueError, match="bad device string"):
             gg.device(bad)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_small_integer_targets_give_the_same_losses(device):
+    """Targets are compared with -100 / a -10**18 sentinel in int64: uint8 or int32 targets
+    must not overflow or wrap those (CuPy casts a Python int to the array's dtype)."""
+    x = gg.randn(4, 3, device=device)
+    expected = [F.cross_entropy(x, gg.tensor([0, 1, 2, 1], device=device)).item(),
+                F.multi_margin_loss(x, gg.tensor([0, 1, 2, 1], device=device)).item()]
+    for dtype in (np.uint8, np.int16, np.int32):
+        t = gg.tensor(np.array([0, 1, 2, 1], dtype=dtype), device=device)
+        assert [F.cross_entropy(x, t).item(), F.multi_margin_loss(x, t).item()] == pytest.approx(expected)

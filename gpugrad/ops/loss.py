@@ -96,7 +96,9 @@ def _class_rows(name: str, x: Tensor, target: Tensor):
 
 
 def _check_targets(name, target: Tensor, classes: int, ignore_index: int):
-    t = target.array
+    # in int64: comparing uint8 / int32 targets with an out-of-range Python int (-100, the
+    # -10**18 sentinel) is well defined in NumPy 2 but not in every CuPy
+    t = target.array.astype(np.int64, copy=False)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= classes))
     if bool(bad.any()):
