@@ -395,3 +395,9 @@ def test_small_integer_targets_give_the_same_losses(device):
     for dtype in (np.uint8, np.int16, np.int32):
         t = gg.tensor(np.array([0, 1, 2, 1], dtype=dtype), device=device)
         assert [F.cross_entropy(x, t).item(), F.multi_margin_loss(x, t).item()] == pytest.approx(expected)
+
+
+def test_backward_refuses_a_gradient_on_another_device():
+    y = gg.ones(2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="backward: gradient on cuda:0 given for an output on cpu"):
+        y.backward(on_fake_gpu(0))

@@ -100,6 +100,8 @@ def _roots(tensors, grad_tensors, who):
                 f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
                 f"{tuple(t.shape)}"
             )
+        if g.device != t.device:
+            raise RuntimeError(f"{who}: gradient on {g.device} given for an output on {t.device}")
         roots.append(gradient_edge(t))
         grads.append(g)
     return roots, grads
