@@ -1,12 +1,14 @@
 """Activations. Sigmoid, tanh and ReLU run fused kernels in forward and backward; each
 backward is itself a Function (SigmoidBackward, ...) whose own backward is written in
-primitives, so the fused path stays twice differentiable. ReLU saves 1 bit per element."""
+primitives, so the fused path stays twice differentiable. ReLU saves 1 bit per element.
+Softplus is a Function too: as a composition its gradient at 0 came out 0 (the subgradients of
+relu and abs), where it is sigmoid(0) = 1/2."""
 from __future__ import annotations
 
 import math
 
 from gpugrad.autograd.function import Function
-from gpugrad.backend import kernels
+from gpugrad.backend import kernels, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops._operands import promote
 from gpugrad.tensor import Tensor
@@ -139,6 +141,65 @@ class ReluBackward(Function):
         return ReluBackward.apply(t, mask)
 
 
+class Softplus(Function):
+    """log(1 + e**(beta x)) / beta, and x itself where beta x > threshold (torch's rule)."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = x * beta
+        # stable: max(z, 0) + log1p(e**-|z|) never exponentiates a large number
+        smooth = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
+        return xp.where(bx > threshold, x, smooth)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return SoftplusBackward.apply(x, g, ctx.beta, ctx.threshold), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _beta, _threshold):
+        (x,) = ctx.saved_tensors
+        return SoftplusBackward.apply(x, t, ctx.beta, ctx.threshold)
+
+
+class SoftplusBackward(Function):
+    """gx = g * sigmoid(beta x), and g itself where beta x > threshold: linear in g."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, x, g, beta, threshold):
+        ctx.save_for_backward(x, g)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = x * beta
+        return xp_of(x).where(bx > threshold, g, g * kernels.sigmoid_fwd(bx))
+
+    @staticmethod
+    def _slope(ctx, x):
+        """d sigmoid(beta x) / dx, zeroed from the threshold up as torch's double backward does
+        (by a product, so NaN stays NaN)."""
+        bx = x * ctx.beta
+        s = sigmoid(bx)
+        return s * (1 - s) * ctx.beta * (bx < ctx.threshold).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, u):
+        x, g = ctx.saved_tensors
+        grad_x = u * g * SoftplusBackward._slope(ctx, x) if ctx.needs_input_grad[0] else None
+        grad_g = SoftplusBackward.apply(x, u, ctx.beta, ctx.threshold) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_g, None, None
+
+    @staticmethod
+    def jvp(ctx, tx, tg, _beta, _threshold):
+        x, g = ctx.saved_tensors
+        return tx * g * SoftplusBackward._slope(ctx, x) + SoftplusBackward.apply(x, tg, ctx.beta, ctx.threshold)
+
+
 def _floating(name, x):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
@@ -178,11 +239,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + e**(beta x)) / beta, linear where beta x > threshold."""
-    bx = x * beta
-    # stable: relu(z) + log1p(exp(-|z|)) never exponentiates a large number
-    smooth = (relu(bx) + E.log1p(E.exp(-E.abs(bx)))) / beta
-    return E.where(bx > threshold, x, smooth)
+    """log(1 + e**(beta x)) / beta, linear where beta x > threshold; gradient sigmoid(beta x)."""
+    return Softplus.apply(_floating("softplus", x), beta, threshold)
 
 
 def silu(x: Tensor) -> Tensor:

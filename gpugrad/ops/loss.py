@@ -224,12 +224,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
         raise ValueError(
             f"binary_cross_entropy_with_logits: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
-    # stable: log(1 + e^-x) = log1p(exp(-|x|)) + relu(-x)
-    log_sig_neg = E.log1p(E.exp(-E.abs(input))) + A.relu(-input)
-    if pos_weight is None:
-        loss = (1 - target) * input + log_sig_neg
-    else:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * log_sig_neg
+    # log sigmoid(x) = -softplus(-x), stable and with the gradient sigmoid(-x) at every x, 0 included
+    log_sigmoid = -A.softplus(-input, threshold=float("inf"))
+    if pos_weight is not None:
+        log_sigmoid = log_sigmoid * (1 + (pos_weight - 1) * target)
+    loss = (1 - target) * input - log_sigmoid
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy_with_logits", loss, reduction)
