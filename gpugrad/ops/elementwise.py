@@ -530,14 +530,16 @@ for _op, _name in ((exp, "exp"), (log, "log"), (log1p, "log1p"), (sqrt, "sqrt"),
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001
-    """|x|; gradient sign(x) (0 at 0)."""
+    """|x|; gradient sign(x) (0 at 0 and at NaN)."""
     return Abs.apply(x)
 
 
 def sign(x: Tensor) -> Tensor:
-    """-1, 0 or 1 (no gradient: it is piecewise constant)."""
+    """-1, 0 or 1, and 0 at NaN as torch (no gradient: it is piecewise constant)."""
     with device_guard(x.array):
-        return Tensor._result(xp_of(x.array).sign(x.array))
+        xp, s = xp_of(x.array), xp_of(x.array).sign(x.array)
+        # NumPy's sign(NaN) is NaN; torch's is 0, so |x|'s gradient at NaN is 0, not NaN
+        return Tensor._result(xp.where(xp.isnan(s), s.dtype.type(0), s) if s.dtype.kind == "f" else s)
 
 
 def rsqrt(x: Tensor) -> Tensor:
