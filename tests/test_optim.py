@@ -77,22 +77,29 @@ def _run_gg(name, options, steps=STEPS, level=None, seed=1):
     return params, opt
 
 
-@pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("config", CONFIGS, ids=_ids)
-def test_matches_torch_over_100_steps(config, level):
+def _side_by_side(config, level, seed, make_grads):
+    """Step a gpugrad optimizer and torch's on the same parameters and gradients; yields
+    (step, gpugrad params, torch params, gpugrad optimizer, torch optimizer) after each step."""
     torch = pytest.importorskip("torch")
     name, options = config
     params = _gg_params(_initial())
     reference = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in _initial()]
     opt = getattr(optim, name)(params, **options)
     ref_opt = getattr(torch.optim, name)(reference, **options)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     for step in range(STEPS):
-        grads = _grads(rng)
+        grads = make_grads(rng)
         _gg_step(opt, params, grads, level)
         for p, g in zip(reference, grads):
             p.grad = torch.from_numpy(g.copy())
         ref_opt.step()
+        yield step, params, reference, opt, ref_opt
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("config", CONFIGS, ids=_ids)
+def test_matches_torch_over_100_steps(config, level):
+    for step, params, reference, _, _ in _side_by_side(config, level, 1, _grads):
         if step % 25 == 24 or step == 0:
             for i, (p, q) in enumerate(zip(params, reference)):
                 np.testing.assert_allclose(
@@ -153,19 +160,7 @@ def _varying_grads(rng):
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("config", AMSGRAD_CONFIGS, ids=_ids)
 def test_amsgrad_matches_torch_to_1e12_over_100_steps(config, level):
-    torch = pytest.importorskip("torch")
-    name, options = config
-    params = _gg_params(_initial())
-    reference = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in _initial()]
-    opt = getattr(optim, name)(params, **options)
-    ref_opt = getattr(torch.optim, name)(reference, **options)
-    rng = np.random.default_rng(4)
-    for step in range(STEPS):
-        grads = _varying_grads(rng)
-        _gg_step(opt, params, grads, level)
-        for p, g in zip(reference, grads):
-            p.grad = torch.from_numpy(g.copy())
-        ref_opt.step()
+    for step, params, reference, opt, ref_opt in _side_by_side(config, level, 4, _varying_grads):
         if step % 10 == 9 or step == 0:
             for i, (p, q) in enumerate(zip(params, reference)):
                 for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
