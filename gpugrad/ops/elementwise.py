@@ -85,7 +85,9 @@ class Div(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         grad_a = g / b if ctx.needs_input_grad[0] else None
-        grad_b = -g * a / (b * b) if ctx.needs_input_grad[1] else None
+        # torch's form: (a / b) / b neither overflows b * b nor gives NaN second derivatives
+        # at b = 0 or +-inf
+        grad_b = -g * ((a / b) / b) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
     @staticmethod
@@ -537,9 +539,11 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
 def sign(x: Tensor) -> Tensor:
     """-1, 0 or 1, and 0 at NaN as torch (no gradient: it is piecewise constant)."""
     with device_guard(x.array):
-        xp, s = xp_of(x.array), xp_of(x.array).sign(x.array)
-        # NumPy's sign(NaN) is NaN; torch's is 0, so |x|'s gradient at NaN is 0, not NaN
-        return Tensor._result(xp.where(xp.isnan(s), s.dtype.type(0), s) if s.dtype.kind == "f" else s)
+        xp = xp_of(x.array)
+        s = xp.sign(x.array)
+        if s.dtype.kind == "f":  # NumPy's sign(NaN) is NaN; torch's 0 makes |x|' 0 there, not NaN
+            s = xp.where(xp.isnan(s), s.dtype.type(0), s)
+        return Tensor._result(s)
 
 
 def rsqrt(x: Tensor) -> Tensor:
