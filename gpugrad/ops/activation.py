@@ -190,14 +190,18 @@ class SoftplusBackward(Function):
     @staticmethod
     def backward(ctx, u):
         x, g = ctx.saved_tensors
-        grad_x = u * g * SoftplusBackward._slope(ctx, x) if ctx.needs_input_grad[0] else None
-        grad_g = SoftplusBackward.apply(x, u, ctx.beta, ctx.threshold) if ctx.needs_input_grad[1] else None
+        grad_x = grad_g = None
+        if ctx.needs_input_grad[0]:
+            grad_x = u * g * SoftplusBackward._slope(ctx, x)
+        if ctx.needs_input_grad[1]:
+            grad_g = SoftplusBackward.apply(x, u, ctx.beta, ctx.threshold)
         return grad_x, grad_g, None, None
 
     @staticmethod
     def jvp(ctx, tx, tg, _beta, _threshold):
         x, g = ctx.saved_tensors
-        return tx * g * SoftplusBackward._slope(ctx, x) + SoftplusBackward.apply(x, tg, ctx.beta, ctx.threshold)
+        linear = SoftplusBackward.apply(x, tg, ctx.beta, ctx.threshold)
+        return tx * g * SoftplusBackward._slope(ctx, x) + linear
 
 
 def _floating(name, x):
@@ -250,10 +254,15 @@ def silu(x: Tensor) -> Tensor:
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """x - logsumexp(x, dim): log-probabilities, stable."""
-    from gpugrad.ops.reduce import logsumexp
+    from gpugrad.ops import reduce as R
 
     x = _floating("log_softmax", x)
-    return x - logsumexp(x, dim, keepdim=True)
+    if x.array.size == 0:
+        return x - R.logsumexp(x, dim, keepdim=True)
+    # torch's formula, x - max - log(sum(exp(x - max))): unlike logsumexp, which treats an
+    # infinite max as 0, a row holding +inf (inf - inf) is NaN throughout, and so is its gradient
+    shifted = x - R.amax(x.detach(), dim, keepdim=True)
+    return shifted - E.log(R.sum(E.exp(shifted), dim, keepdim=True))
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
