@@ -83,6 +83,35 @@ class Amin(Amax):
     reduce = "min"
 
 
+class StdFromVar(Function):
+    """sqrt of a variance, with torch's std gradient: 0 where the variance is 0 (all entries
+    equal), not sqrt's inf, which var's backward would turn into inf * 0 = NaN."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, v):
+        y = xp_of(v).sqrt(v)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def _scaled(y, g):
+        zero = y == 0
+        # the safe denominator keeps the masked entries' own derivatives finite (0, not 0 / 0)
+        return E.where(zero, 0.0, g / (2 * E.where(zero, 1.0, y)))
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return StdFromVar._scaled(y, g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return StdFromVar._scaled(y, t)
+
+
 # ---- public wrappers ------------------------------------------------------------------
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over dim (int, tuple or None = all)."""
@@ -121,8 +150,8 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=No
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
-    """Standard deviation: sqrt(var)."""
-    return E.sqrt(var(x, dim, unbiased, keepdim, correction))
+    """Standard deviation: sqrt(var); gradient 0 where all entries are equal, as torch."""
+    return StdFromVar.apply(var(x, dim, unbiased, keepdim, correction))
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
