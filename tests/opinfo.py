@@ -132,6 +132,8 @@ OPS: list[OpInfo] = [
     OpInfo("sigmoid", lambda m, x: m.sigmoid(x), lambda r: [randn(r, 3, 4) * 3], _sigmoid),
     OpInfo("tanh", lambda m, x: m.tanh(x), lambda r: [randn(r, 3, 4)], np.tanh),
     OpInfo("relu", lambda m, x: m.relu(x), lambda r: [away(r, 5, 7)], lambda x: np.maximum(x, 0)),
+    # relu's gradient input depends on x here, so double backward runs ReluBackward's own rule
+    OpInfo("relu_squared", lambda m, x: m.relu(x) ** 2, lambda r: [away(r, 6)], lambda x: np.maximum(x, 0) ** 2),
     OpInfo("leaky_relu", lambda m, x: F(m).leaky_relu(x, 0.1), lambda r: [away(r, 6)],
            lambda x: np.where(x > 0, x, 0.1 * x)),
     OpInfo("gelu", lambda m, x: F(m).gelu(x), lambda r: [randn(r, 6)], lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2)))),

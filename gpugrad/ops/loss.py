@@ -75,6 +75,83 @@ class SoftmaxXentBackward(Function):
         return jp * S.unsqueeze(g, 1) + (p - _onehot(target.array, x)) * S.unsqueeze(tg, 1)
 
 
+# torch's floors under p (1 - p): the gradient's is the float 1e-12 (EPSILON in its kernel),
+# the double backward's the double 1e-12
+_BCE_EPS = float(np.float32(1e-12))
+_BCE_EPS2 = 1e-12
+
+
+class BinaryCrossEntropy(Function):
+    """Per element -(y log p + (1 - y) log(1 - p)), each log clamped at -100, as torch."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, p, y):
+        xp = xp_of(p)
+        ctx.save_for_backward(p, y)
+        with np.errstate(divide="ignore"):  # log(0) = -inf is clamped: p = 0 and 1 are valid
+            return (y - 1) * xp.maximum(xp.log1p(-p), -100) - y * xp.maximum(xp.log(p), -100)
+
+    @staticmethod
+    def backward(ctx, g):
+        p, y = ctx.saved_tensors
+        grad_p = BinaryCrossEntropyBackward.apply(p, y, g) if ctx.needs_input_grad[0] else None
+        grad_y = g * BinaryCrossEntropy._target_slope(p) if ctx.needs_input_grad[1] else None
+        return grad_p, grad_y
+
+    @staticmethod
+    def _target_slope(p):
+        """d loss / dy = -logit(p), unclamped (+-inf at p = 0 and 1) as torch's; as a difference
+        of logs, so its own derivative there is inf, not the quotient's inf * 0."""
+        p = p + 0.0  # -0.0 -> 0.0: at 0 torch's logit derivative takes the gradient's sign only
+        with np.errstate(divide="ignore"):
+            return E.log1p(-p) - E.log(p)
+
+    @staticmethod
+    def jvp(ctx, tp, ty):
+        p, y = ctx.saved_tensors
+        return BinaryCrossEntropyBackward.apply(p, y, tp) + ty * BinaryCrossEntropy._target_slope(p)
+
+
+class BinaryCrossEntropyBackward(Function):
+    """gp = g (p - y) / max(p (1 - p), 1e-12): finite at p = 0 and 1 (torch's rule, where the
+    clamped logs' own derivatives would give 0 / 0). Linear in g."""
+
+    arrays = True
+
+    @staticmethod
+    def forward(ctx, p, y, g):
+        ctx.save_for_backward(p, y, g)
+        return g * (p - y) / xp_of(p).maximum((1 - p) * p, _BCE_EPS)
+
+    @staticmethod
+    def _curvature(p, y):
+        """d/dp of (p - y) / (p (1 - p)), with the epsilons of torch's
+        binary_cross_entropy_double_backward."""
+        return (p * p - 2 * p * y + y) / ((p + _BCE_EPS2) ** 2 * (1 - p + _BCE_EPS2) ** 2)
+
+    @staticmethod
+    def _y_slope(p):
+        return -1 / E.clamp((1 - p) * p, min=_BCE_EPS2)
+
+    @staticmethod
+    def backward(ctx, u):
+        p, y, g = ctx.saved_tensors
+        need_p, need_y, need_g = ctx.needs_input_grad
+        return (
+            u * g * BinaryCrossEntropyBackward._curvature(p, y) if need_p else None,
+            u * g * BinaryCrossEntropyBackward._y_slope(p) if need_y else None,
+            BinaryCrossEntropyBackward.apply(p, y, u) if need_g else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, tp, ty, tg):
+        p, y, g = ctx.saved_tensors
+        rule = BinaryCrossEntropyBackward
+        return g * (tp * rule._curvature(p, y) + ty * rule._y_slope(p)) + rule.apply(p, y, tg)
+
+
 def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return R.mean(loss)
@@ -236,9 +313,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
     """-(y log p + (1 - y) log(1 - p)), logs clamped at -100 as in PyTorch."""
-    log_p = E.clamp(E.log(input), min=-100)
-    log_q = E.clamp(E.log(1 - input), min=-100)
-    loss = -(target * log_p + (1 - target) * log_q)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"binary_cross_entropy: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
+        )
+    loss = BinaryCrossEntropy.apply(*promote("binary_cross_entropy", input, target, floating=True))
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -264,14 +343,17 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     xp = xp_of(x.array)
     rows = xp.arange(x.shape[0])
     picked = S.unsqueeze(S.Index.apply(x, (rows, t.array)), 1)
-    hinge = A.relu(margin - picked + x)
+    z = margin - picked + x
+    others = xp.ones(x.shape, dtype=bool)
+    others[rows, t.array] = False
+    # torch's rule: a term counts where z > 0 and j != y, so NaN terms and the target's own
+    # column (inf - inf when x_y is infinite) add nothing to the loss or the gradient
+    hinge = E.where(E.logical_and(z > 0, Tensor._make(others)), z, 0.0)
     if p == 2:
         hinge = hinge * hinge
-    others = xp.ones(x.shape, dtype=x.array.dtype)
-    others[rows, t.array] = 0
     if weight is not None:
-        others = others * weight.array[t.array][:, None]
-    per_row = R.sum(hinge * Tensor._make(others), 1) / classes
+        hinge = hinge * Tensor._make(weight.array[t.array][:, None].astype(x.array.dtype, copy=False))
+    per_row = R.sum(hinge, 1) / classes
     if input.ndim == 1:
         per_row = S.reshape(per_row, ())
     return _reduce("multi_margin_loss", per_row, reduction)
