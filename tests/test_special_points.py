@@ -275,3 +275,13 @@ def test_abs_gradient_at_nan_is_zero():
     x = gg.tensor([NAN, 0.0, -2.0], dtype=gg.float64, requires_grad=True)
     (grad,) = gg.autograd.grad(gg.abs(x).sum(), x)
     np.testing.assert_array_equal(grad.numpy(), [0.0, 0.0, -1.0])  # torch's sign(NaN) = 0
+
+
+def test_softplus_stays_finite_where_torch_overflows():
+    """The one deliberate difference in softplus: with a threshold past exp's range torch computes
+    log1p(exp(800)) = inf and gradient inf / inf = NaN; gpugrad's stable form gives 800 and 1."""
+    x = gg.tensor([800.0, -800.0], dtype=gg.float64, requires_grad=True)
+    y = gg.nn.functional.softplus(x, threshold=1000.0)
+    (grad,) = gg.autograd.grad(y.sum(), x)
+    np.testing.assert_array_equal(y.detach().numpy(), [800.0, 0.0])
+    np.testing.assert_array_equal(grad.numpy(), [1.0, 0.0])
