@@ -102,3 +102,22 @@ def test_misuse_is_reported_as_a_launch_error(sim, kernel, message):
 def test_a_failed_launch_leaves_the_next_one_clean(sim):
     out = ok(sim.launch_after_error_is_clean()).reshape(64, 2)
     assert (out[:, 0] == sum(range(32))).all()
+
+
+@pytest.mark.slow
+def test_kernels_on_an_h100_shaped_device(sim):
+    """The kernel checks again with the simulated device shaped as an H100 (132 SMs of 2048
+    threads): launches then cover the data in one pass over many blocks, and the bias gradient
+    is summed across ~100 blocks with atomics, instead of the default's few looping blocks."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, GG_SIM_SMS="132", GG_SIM_THREADS_PER_SM="2048")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "cudasim",
+               "tests/test_native_kernels.py"]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout.strip().splitlines()[-1]

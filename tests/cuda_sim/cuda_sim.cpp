@@ -22,8 +22,14 @@ constexpr size_t kStackBytes = 256 * 1024;  // kernels keep little on the stack
 constexpr int kWarpSize = 32;
 constexpr unsigned kMaxBlockThreads = 1024;
 constexpr size_t kMaxSharedBytes = 48 * 1024;
-constexpr int kSimSms = 2;              // what the fake device reports: 2 SMs of
-constexpr int kSimThreadsPerSm = 512;   // 512 threads, so grid-stride loops really loop
+// What the fake device reports: by default 2 SMs of 512 threads, so grid-stride loops really
+// loop; GG_SIM_SMS / GG_SIM_THREADS_PER_SM set another shape (132 x 2048 is an H100's, where
+// the same launches become one pass over many blocks).
+int device_attribute(const char* name, int fallback) {
+  const char* text = std::getenv(name);
+  const int value = text != nullptr ? std::atoi(text) : 0;
+  return value > 0 ? value : fallback;
+}
 
 enum class State { Runnable, AtBarrier, AtCollective, Done };
 
@@ -374,8 +380,12 @@ cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int dev
     return cudaErrorInvalidDevice;
   }
   switch (attr) {
-    case cudaDevAttrMultiProcessorCount: *value = gg_sim::kSimSms; return cudaSuccess;
-    case cudaDevAttrMaxThreadsPerMultiProcessor: *value = gg_sim::kSimThreadsPerSm; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount:
+      *value = gg_sim::device_attribute("GG_SIM_SMS", 2);
+      return cudaSuccess;
+    case cudaDevAttrMaxThreadsPerMultiProcessor:
+      *value = gg_sim::device_attribute("GG_SIM_THREADS_PER_SM", 512);
+      return cudaSuccess;
     default:
       gg_sim::fail(cudaErrorInvalidValue, "gg_sim: attribute not modelled");
       return cudaErrorInvalidValue;
