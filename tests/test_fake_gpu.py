@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,24 @@ def test_cuda_marked_tests_pass_on_the_fake_gpu():
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
     assert " passed" in summary and "failed" not in summary, summary
+
+
+@pytest.mark.slow
+def test_multi_gpu_tests_pass_on_two_fake_gpus():
+    """The lent machines have one GPU, so the cuda:1 tests only ever run here: two fake devices
+    whose kernels refuse arrays from the other one (CuPy without peer access)."""
+    from tests.cuda_sim import build
+
+    try:
+        build.build()
+    except build.Unavailable as exc:
+        pytest.skip(f"CUDA simulator not buildable here: {exc}")
+    command = [sys.executable, "-m", "pytest", "-p", "tests.fake_cupy.plugin", "-m", "cuda",
+               "-q", "-p", "no:cacheprovider", "-rs", "tests/test_devices.py"]
+    env = dict(os.environ, GG_FAKE_GPUS="2")
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    assert "needs at least two GPUs" not in done.stdout  # the cuda:1 tests ran
 
 
 @pytest.mark.slow

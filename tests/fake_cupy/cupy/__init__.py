@@ -9,7 +9,10 @@ CuPy is what gpugrad's CUDA path can get wrong without a GPU at hand:
 - reductions and element indexing return 0-d arrays, not scalars;
 - only names that CuPy 14 has exist (cupy_api.json is the snapshot taken from cupy-cuda13x
   14.2.0), so calling a NumPy function CuPy lacks fails here too;
-- `.data.ptr`, `.device.id`, `cupy.cuda.Device`, streams and the memory pool answer as CuPy's.
+- `.data.ptr`, `.device.id`, `cupy.cuda.Device`, streams and the memory pool answer as CuPy's;
+- with GG_FAKE_GPUS=N (default 1) there are N devices: an array belongs to the device current
+  when it was made, and an operation that launches work refuses arrays of another device, as
+  CuPy does where GPUs have no peer access (copies with cupy.asarray / .get() are fine).
 
 Kernels: gpugrad._cuda is the CUDA simulator's build of csrc/cuda (tests/fake_cupy/plugin.py
 installs it); ElementwiseKernel and RawKernel sources are compiled by g++ for the simulator
@@ -20,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import os
 import types
 from pathlib import Path
 
@@ -28,6 +32,11 @@ import numpy as _np
 _API = json.loads((Path(__file__).resolve().parent.parent / "cupy_api.json").read_text())
 __version__ = _API["version"] + "+fake"
 _NDARRAY_NAMES = frozenset(_API["ndarray"])
+_DEVICE_COUNT = int(os.environ.get("GG_FAKE_GPUS", "1"))
+_CURRENT = [0]  # the current device, as cupy.cuda.Device sets it
+# methods that launch nothing on the device (metadata, views, host copies): any device may call
+_NO_LAUNCH = frozenset({"get", "item", "tolist", "reshape", "view", "transpose", "swapaxes",
+                        "squeeze", "__cuda_array_interface__"})
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
              "construct a NumPy array explicitly.")
 
@@ -57,6 +66,16 @@ def _wrap(value):
     return value
 
 
+def _on_current_device(values, what: str):
+    """CuPy's check when it launches a kernel: every array on the current device."""
+    for v in values:
+        if isinstance(v, ndarray) and v._dev != _CURRENT[0]:
+            raise ValueError(f"{what}: Array device must be same as the current device: array "
+                             f"device = {v._dev} while current = {_CURRENT[0]}")
+        if isinstance(v, (tuple, list)):
+            _on_current_device(v, what)
+
+
 def _refuse_host_arrays(values, what: str):
     for v in values:
         if isinstance(v, _np.ndarray):
@@ -72,6 +91,8 @@ def _device_function(fn, name: str, host_arrays_ok: bool = False):
         if not host_arrays_ok:
             _refuse_host_arrays(args, f"cupy.{name}")
             _refuse_host_arrays(kwargs.values(), f"cupy.{name}")
+        _on_current_device(args, f"cupy.{name}")
+        _on_current_device(kwargs.values(), f"cupy.{name}")
         return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
 
     return call
@@ -98,19 +119,25 @@ class _Pointer:
 
 # ---- the array -------------------------------------------------------------------------------
 class ndarray:  # noqa: N801 - CuPy's name
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_dev")
     __array_priority__ = 100
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         if memptr is not None or strides is not None:
             raise NotImplementedError("fake cupy: ndarray(memptr=, strides=)")
         self._a = _np.empty(shape, dtype=dtype, order=order)
+        self._dev = _CURRENT[0]
 
     @classmethod
-    def _of(cls, array: _np.ndarray) -> ndarray:
+    def _of(cls, array: _np.ndarray, device: int | None = None) -> ndarray:
+        """A device array over `array`, on `device` (default: the current one)."""
         out = object.__new__(cls)
         out._a = array
+        out._dev = _CURRENT[0] if device is None else device
         return out
+
+    def _view(self, array: _np.ndarray) -> ndarray:
+        return ndarray._of(array, self._dev)  # a view lives where its base does
 
     # what CuPy's array answers about itself
     shape = property(lambda self: self._a.shape)
@@ -121,13 +148,13 @@ class ndarray:  # noqa: N801 - CuPy's name
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
-    T = property(lambda self: ndarray._of(self._a.T))
-    mT = property(lambda self: ndarray._of(_np.swapaxes(self._a, -1, -2)))
-    real = property(lambda self: ndarray._of(self._a.real))
-    imag = property(lambda self: ndarray._of(self._a.imag))
-    base = property(lambda self: None if self._a.base is None else _wrap(self._a.base))
+    T = property(lambda self: self._view(self._a.T))
+    mT = property(lambda self: self._view(_np.swapaxes(self._a, -1, -2)))
+    real = property(lambda self: self._view(self._a.real))
+    imag = property(lambda self: self._view(self._a.imag))
+    base = property(lambda self: None if self._a.base is None else self._view(self._a.base))
     data = property(lambda self: _Pointer(self._a.__array_interface__["data"][0]))
-    device = property(lambda self: cuda.Device(0))
+    device = property(lambda self: cuda.Device(self._dev))
 
     @property
     def __cuda_array_interface__(self):
@@ -155,6 +182,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         _refuse_host_arrays(inputs, f"numpy.{ufunc.__name__}")
         _refuse_host_arrays(kwargs.get("out", ()), f"numpy.{ufunc.__name__}")
+        _on_current_device([*inputs, *kwargs.get("out", ())], f"numpy.{ufunc.__name__}")
         return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs)))
 
     def __array_function__(self, func, types_, args, kwargs):
@@ -169,18 +197,34 @@ class ndarray:  # noqa: N801 - CuPy's name
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
+        if name in _NO_LAUNCH:  # views and host copies: no kernel, any device
+
+            def view(*args, **kwargs):
+                out = attr(*_unwrap(args), **_unwrap(kwargs))
+                return self._view(out) if isinstance(out, _np.ndarray) else out
+
+            return view
         method = _device_function(attr, f"ndarray.{name}")
 
         def call(*args, **kwargs):
+            if not (name == "astype" and kwargs.get("copy") is False and args
+                    and _np.dtype(args[0]) == self.dtype):  # a no-op astype launches nothing
+                _on_current_device([self], f"cupy.ndarray.{name}")
             out = method(*args, **kwargs)
             return self if isinstance(out, ndarray) and out._a is self._a else out  # astype(copy=False)
 
         return call
 
     def __getitem__(self, index):
-        return _wrap(self._a[_unwrap(index)])
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(i, (ndarray, list, _np.ndarray)) for i in parts):  # a gather kernel
+            _on_current_device([self, *parts], "cupy.ndarray.__getitem__")
+            return _wrap(self._a[_unwrap(index)])
+        return self._view(self._a[index])  # basic indexing: a view, no kernel
 
     def __setitem__(self, index, value):
+        parts = index if isinstance(index, tuple) else (index,)
+        _on_current_device([self, value, *parts], "cupy.ndarray.__setitem__")
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __len__(self):
@@ -225,6 +269,7 @@ class ndarray:  # noqa: N801 - CuPy's name
 def _operator(name):
     def op(self, *args):
         _refuse_host_arrays(args, f"cupy.ndarray.{name}")
+        _on_current_device([self, *args], f"cupy.ndarray.{name}")
         result = getattr(self._a, name)(*_unwrap(args))
         if result is NotImplemented:
             return NotImplemented
@@ -251,6 +296,8 @@ for _form in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__neg
 # ---- module functions ----------------------------------------------------------------------------
 def asarray(a, dtype=None, order=None, *, blocking=False):
     if isinstance(a, ndarray):
+        if a._dev != _CURRENT[0]:  # a copy between GPUs, onto the current one
+            a = ndarray._of(a._a.copy())
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
     return ndarray._of(_np.array(a, dtype=dtype, order=order or "K", copy=True))
 
@@ -321,24 +368,22 @@ def get_default_pinned_memory_pool():
 class _Device:
     """cupy.cuda.Device: one fake GPU, number 0; a context manager like CuPy's."""
 
-    _current = [0]
-
     def __init__(self, device=None):
-        self.id = self._current[0] if device is None else int(device)
-        if self.id != 0:
+        self.id = _CURRENT[0] if device is None else int(device)
+        if not 0 <= self.id < _DEVICE_COUNT:
             raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
         self._previous = []
 
     def __enter__(self):
-        self._previous.append(self._current[0])
-        self._current[0] = self.id
+        self._previous.append(_CURRENT[0])
+        _CURRENT[0] = self.id
         return self
 
     def __exit__(self, *exc):
-        self._current[0] = self._previous.pop()
+        _CURRENT[0] = self._previous.pop()
 
     def use(self):
-        self._current[0] = self.id
+        _CURRENT[0] = self.id
 
     def synchronize(self):
         pass
@@ -414,8 +459,8 @@ cuda.get_elapsed_time = _get_elapsed_time
 cuda.get_current_stream = lambda device_id=-1: _Stream.null
 cuda.is_available = lambda: True
 cuda.runtime = types.SimpleNamespace(
-    getDeviceCount=lambda: 1,
-    getDevice=lambda: _Device._current[0],
+    getDeviceCount=lambda: _DEVICE_COUNT,
+    getDevice=lambda: _CURRENT[0],
     setDevice=lambda device: _Device(device).use(),
     getDeviceProperties=lambda device: dict(_PROPERTIES),
     deviceSynchronize=lambda: None,

@@ -68,10 +68,11 @@ class ElementwiseKernel:
         self.return_tuple = return_tuple
 
     def __call__(self, *args, size=None):
-        from cupy import ndarray
+        from cupy import _on_current_device, ndarray
 
         if len(args) not in (len(self.ins), len(self.ins) + len(self.outs)):
             raise TypeError(f"{self.name}: wrong number of arguments: {len(args)}")
+        _on_current_device(args, self.name)
         params = self.ins + self.outs
         bound = {}
         for param, arg in zip(params, args):
@@ -184,10 +185,11 @@ class RawKernel:
             self.params.append(" ".join(words[:-1]))  # the type, without the name
 
     def __call__(self, grid, block, args, *, shared_mem=0):
-        from cupy import ndarray
+        from cupy import _on_current_device, ndarray
 
         if len(args) != len(self.params):
             raise TypeError(f"{self.name}: {len(args)} arguments for {len(self.params)} parameters")
+        _on_current_device(args, self.name)
         storage = []
         for k, (ctype, arg) in enumerate(zip(self.params, args)):
             if "*" in ctype:

@@ -20,6 +20,7 @@ def scatter_add(a, slices, value):
     """a[slices] += value with repeated indices accumulating, in place, as CuPy's."""
     if not isinstance(a, cupy.ndarray):
         raise TypeError("cupyx.scatter_add: `a` must be a cupy.ndarray")
+    cupy._on_current_device([a, slices, value], "cupyx.scatter_add")
     np.add.at(a._a, _index(slices), _host(value))
 
 
