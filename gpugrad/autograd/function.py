@@ -188,6 +188,9 @@ class Function(metaclass=FunctionMeta):
 
     arrays = False
     is_view = False  # output shares the first input's memory and version counter
+    # jvp takes None for a float input that has no tangent (a constant), as torch's formulas
+    # do; otherwise it gets zeros, and J * 0 is NaN where J is inf or NaN
+    jvp_none_ok = False
 
     @staticmethod
     def forward(ctx, *args):
@@ -374,7 +377,7 @@ def _forward_tangents(cls, ctx: Node, args, outputs):
             tangents.append(None)
         elif a._tangent is not None:
             tangents.append(a._tangent)
-        elif a.array.dtype.kind == "f":
+        elif a.array.dtype.kind == "f" and not cls.jvp_none_ok:
             tangents.append(Tensor._make(forward_ad.zeros_array_like(a.array)))
         else:
             tangents.append(None)
@@ -393,6 +396,10 @@ def _forward_tangents(cls, ctx: Node, args, outputs):
         out_tangents = (out_tangents,)
     for out, tangent in zip(outputs, out_tangents):
         if out is not None and tangent is not None and out.array.dtype.kind == "f":
+            if tangent.shape != out.shape:  # a rule that skipped a broadcasting input's term
+                from gpugrad.ops.shape import expand
+
+                tangent = expand(tangent, *out.shape)
             forward_ad.attach_tangent(out, tangent)
     if ctx._saved:
         for entry, is_out in zip(ctx._saved, ctx._saved_is_output):

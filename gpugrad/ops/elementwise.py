@@ -30,9 +30,11 @@ class Add(Function):
     def backward(ctx, g):
         return g, g
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
-        return ta + tb
+        return tb if ta is None else ta if tb is None else ta + tb
 
 
 class Sub(Function):
@@ -46,9 +48,11 @@ class Sub(Function):
     def backward(ctx, g):
         return g, (-g if ctx.needs_input_grad[1] else None)
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
-        return ta - tb
+        return -tb if ta is None else ta if tb is None else ta - tb
 
 
 class Mul(Function):
@@ -67,10 +71,14 @@ class Mul(Function):
             g * a if ctx.needs_input_grad[1] else None,
         )
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return ta * b + a * tb
+        if tb is None:
+            return ta * b
+        return a * tb if ta is None else ta * b + a * tb
 
 
 class Div(Function):
@@ -90,10 +98,14 @@ class Div(Function):
         grad_b = -g * ((a / b) / b) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return (ta - a * tb / b) / b
+        if tb is None:
+            return ta / b
+        return -tb * ((a / b) / b) if ta is None else (ta - a * tb / b) / b
 
 
 class Neg(Function):
@@ -160,12 +172,14 @@ class Pow(Function):
             grad_b = where((a == 0) & (b >= 0), 0.0, g * y * log(a))
         return grad_a, grad_b
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b, y = ctx.saved_tensors
-        da = where(b == 0, 0.0, ta * b * a ** (b - 1))
-        db = where((a == 0) & (b >= 0), 0.0, tb * y * log(a))
-        return da + db
+        da = None if ta is None else where(b == 0, 0.0, ta * b * a ** (b - 1))
+        db = None if tb is None else where((a == 0) & (b >= 0), 0.0, tb * y * log(a))
+        return db if da is None else da if db is None else da + db
 
 
 class Exp(Function):
@@ -348,11 +362,15 @@ class Maximum(Function):
         tie = (a == b).to(g.dtype) * 0.5
         return g * (1 - a_loses.to(g.dtype) - tie), g * (1 - b_loses.to(g.dtype) - tie)
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        share_a = Maximum._share_a(ctx, a, b, ta.dtype)
-        return ta * share_a + tb * (1 - share_a)
+        share_a = Maximum._share_a(ctx, a, b, (tb if ta is None else ta).dtype)
+        da = None if ta is None else ta * share_a
+        db = None if tb is None else tb * (1 - share_a)
+        return db if da is None else da if db is None else da + db
 
 
 class Minimum(Maximum):
@@ -444,6 +462,7 @@ class ClampTensor(Function):
 
 class Where(Function):
     arrays = True
+    jvp_none_ok = True
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -462,7 +481,7 @@ class Where(Function):
     @staticmethod
     def jvp(ctx, _tc, ta, tb):
         (cond,) = ctx.saved_tensors
-        return where(cond, ta, tb)
+        return where(cond, 0.0 if ta is None else ta, 0.0 if tb is None else tb)
 
 
 # ---- public wrappers ------------------------------------------------------------------

@@ -36,10 +36,14 @@ class MatMul(Function):
                 grad_b = matmul(S.transpose(a, -1, -2), g)
         return grad_a, grad_b
 
+    jvp_none_ok = True
+
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved_tensors
-        return matmul(ta, b) + matmul(a, tb)
+        if tb is None:
+            return matmul(ta, b)
+        return matmul(a, tb) if ta is None else matmul(ta, b) + matmul(a, tb)
 
 
 class BiasAct(Function):
