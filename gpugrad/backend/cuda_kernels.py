@@ -299,48 +299,45 @@ def _blocks(threads: int) -> int:
 
 
 # ---- sigmoid / tanh ------------------------------------------------------------------------------
+def _map(name: str, level, *arrays):
+    """out = f(arrays) elementwise by kernel `name`: the extension's when it takes this dtype,
+    else the CuPy kernel of the same name. The arrays share one shape and dtype."""
+    first = arrays[0]
+    if (ext := _ext(name, level, first.dtype, _HALF_OK)) is not None:
+        arrays = [_contiguous(a) for a in arrays]
+        out = _cupy().empty(first.shape, dtype=first.dtype)
+        if _launch(getattr(ext, name), *(a.data.ptr for a in arrays), out.data.ptr, first.size,
+                   first.dtype.name):
+            return out
+    return _elementwise(name, *arrays)
+
+
 def sigmoid_fwd(x, level=None):
     """y = 1 / (1 + exp(-x)), stable for any x."""
-    if (ext := _ext("sigmoid_fwd", level, x.dtype, _HALF_OK)) is not None:
-        x = _contiguous(x)
-        y = _cupy().empty(x.shape, dtype=x.dtype)
-        if _launch(ext.sigmoid_fwd, x.data.ptr, y.data.ptr, x.size, x.dtype.name):
-            return y
-    return _elementwise("sigmoid_fwd", x)
+    return _map("sigmoid_fwd", level, x)
 
 
 def sigmoid_bwd(y, g, level=None):
     """gx = g * y * (1 - y), from the sigmoid's output y."""
     if g.dtype != y.dtype:
         return g * y * (1 - y)  # mixed dtypes promote as the reference does
-    if g.shape == y.shape and (ext := _ext("sigmoid_bwd", level, y.dtype, _HALF_OK)) is not None:
-        y, g = _contiguous(y), _contiguous(g)
-        gx = _cupy().empty(y.shape, dtype=y.dtype)
-        if _launch(ext.sigmoid_bwd, y.data.ptr, g.data.ptr, gx.data.ptr, y.size, y.dtype.name):
-            return gx
-    return _elementwise("sigmoid_bwd", y, g)
+    if g.shape != y.shape:
+        return _elementwise("sigmoid_bwd", y, g)  # broadcasting: the CuPy kernel does it
+    return _map("sigmoid_bwd", level, y, g)
 
 
 def tanh_fwd(x, level=None):
     """y = tanh(x)."""
-    if (ext := _ext("tanh_fwd", level, x.dtype, _HALF_OK)) is not None:
-        x = _contiguous(x)
-        y = _cupy().empty(x.shape, dtype=x.dtype)
-        if _launch(ext.tanh_fwd, x.data.ptr, y.data.ptr, x.size, x.dtype.name):
-            return y
-    return _elementwise("tanh_fwd", x)
+    return _map("tanh_fwd", level, x)
 
 
 def tanh_bwd(y, g, level=None):
     """gx = g * (1 - y**2), from tanh's output y."""
     if g.dtype != y.dtype:
         return g * (1 - y * y)
-    if g.shape == y.shape and (ext := _ext("tanh_bwd", level, y.dtype, _HALF_OK)) is not None:
-        y, g = _contiguous(y), _contiguous(g)
-        gx = _cupy().empty(y.shape, dtype=y.dtype)
-        if _launch(ext.tanh_bwd, y.data.ptr, g.data.ptr, gx.data.ptr, y.size, y.dtype.name):
-            return gx
-    return _elementwise("tanh_bwd", y, g)
+    if g.shape != y.shape:
+        return _elementwise("tanh_bwd", y, g)
+    return _map("tanh_bwd", level, y, g)
 
 
 # ---- relu with a bit-packed mask -----------------------------------------------------------------
