@@ -12,6 +12,7 @@ load() builds once per source version into build/cuda_sim/<hash>/ and imports th
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -120,17 +121,35 @@ def _key(compiler: str, units: list[Path]) -> str:
     for path in [*units, *headers, Path(__file__).resolve()]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    digest.update((" ".join(FLAGS) + version + sys.version).encode())
+    digest.update((" ".join(FLAGS) + _compiler_version(compiler) + sys.version).encode())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _compiler() -> str:
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise Unavailable("no C++ compiler (g++) on PATH")
+    return compiler
+
+
+@functools.cache
+def _compiler_version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+
+
+def _run(command: list[str], failure: str, detail: str = "") -> str:
+    """Run a compiler command; RuntimeError saying `failure` (and the command) if it fails."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{failure}:\n{' '.join(command)}\n{done.stderr}{detail}")
+    return done.stderr
 
 
 def _compile(module: str, rewritten: list[Path], plain: list[Path], out_root: Path | None,
              verbose: bool) -> Path:
     """Build extension `module` from CUDA sources (launches rewritten) and C++ sources."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise Unavailable("no C++ compiler (g++) on PATH")
+    compiler = _compiler()
     include = cuda_include()
     try:
         import pybind11
@@ -154,22 +173,17 @@ def _compile(module: str, rewritten: list[Path], plain: list[Path], out_root: Pa
 
     def compile_unit(unit: Path) -> Path:
         obj = work / (unit.stem + ".o")
-        command = [compiler, *flags, *includes, "-c", str(unit), "-o", str(obj)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"compiling {unit.name} for the CUDA simulator failed:\n"
-                               f"{' '.join(command)}\n{done.stderr}")
-        if verbose and done.stderr:
-            print(done.stderr, file=sys.stderr)
+        warnings = _run([compiler, *flags, *includes, "-c", str(unit), "-o", str(obj)],
+                        f"compiling {unit.name} for the CUDA simulator failed")
+        if verbose and warnings:
+            print(warnings, file=sys.stderr)
         return obj
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         objects = list(pool.map(compile_unit, units))
     partial = work / target.name
-    link = [compiler, "-shared", "-Wl,-Bsymbolic", *map(str, objects), "-o", str(partial)]
-    done = subprocess.run(link, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"linking the CUDA simulator failed:\n{' '.join(link)}\n{done.stderr}")
+    _run([compiler, "-shared", "-Wl,-Bsymbolic", *map(str, objects), "-o", str(partial)],
+         "linking the CUDA simulator failed")
     os.replace(partial, target)  # atomic: a reader never sees half a module
     return target
 
@@ -189,39 +203,32 @@ def build_selftest(out_root: Path | None = None, verbose: bool = False) -> Path:
 def build_library(source: str, out_root: Path | None = None) -> Path:
     """A plain shared library (for ctypes) from C++ `source` that includes cuda_sim.h, linked
     with the simulator: how the fake CuPy runs ElementwiseKernel / RawKernel code."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise Unavailable("no C++ compiler (g++) on PATH")
+    compiler = _compiler()
     include = cuda_include()
+    runtime_key = _key(compiler, [HERE / "cuda_sim.cpp"])
     digest = hashlib.sha256(source.encode())
-    digest.update(_key(compiler, [HERE / "cuda_sim.cpp"]).encode())
+    digest.update(runtime_key.encode())
     out_dir = (out_root or ROOT / "build" / "cuda_sim") / "kernels"
     target = out_dir / f"k{digest.hexdigest()[:20]}.so"
     if target.is_file():
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    runtime = out_dir / f"cuda_sim-{_key(compiler, [HERE / 'cuda_sim.cpp'])}.o"
+    runtime = out_dir / f"cuda_sim-{runtime_key}.o"
     if not runtime.is_file():  # the scheduler, compiled once for every kernel library
         partial_runtime = out_dir / f"{runtime.name}.{os.getpid()}.tmp"
-        command = [compiler, *FLAGS, f"-I{HERE}", f"-I{include}", "-c",
-                   str(HERE / "cuda_sim.cpp"), "-o", str(partial_runtime)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"compiling the CUDA simulator failed:\n{done.stderr}")
+        _run([compiler, *FLAGS, f"-I{HERE}", f"-I{include}", "-c", str(HERE / "cuda_sim.cpp"),
+              "-o", str(partial_runtime)], "compiling the CUDA simulator failed")
         os.replace(partial_runtime, runtime)
     unit = out_dir / f"{target.stem}.cpp"
     unit.write_text(source)
     partial = out_dir / f"{target.stem}.{os.getpid()}.tmp"
     # generated code: NVRTC does not fail on unused locals, so neither does this; -O1 compiles
     # the many small kernels faster
-    command = [compiler, *FLAGS, "-O1", "-Wno-unused-parameter", "-Wno-unused-function",
-               "-Wno-unused-variable", "-Wno-unused-but-set-variable", f"-I{CSRC}",
-               f"-I{HERE}", f"-I{include}", "-shared", "-Wl,-Bsymbolic", str(unit), str(runtime),
-               "-o", str(partial)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"compiling a kernel for the CUDA simulator failed:\n"
-                           f"{' '.join(command)}\n{done.stderr}\n--- source ---\n{source}")
+    _run([compiler, *FLAGS, "-O1", "-Wno-unused-parameter", "-Wno-unused-function",
+          "-Wno-unused-variable", "-Wno-unused-but-set-variable", f"-I{CSRC}", f"-I{HERE}",
+          f"-I{include}", "-shared", "-Wl,-Bsymbolic", str(unit), str(runtime), "-o",
+          str(partial)],
+         "compiling a kernel for the CUDA simulator failed", f"\n--- source ---\n{source}")
     os.replace(partial, target)
     return target
 
