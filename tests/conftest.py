@@ -38,3 +38,16 @@ def cupy():
     import cupy
 
     return cupy
+
+
+@pytest.fixture(scope="session")
+def cuda_sim():
+    """gpugrad's CUDA kernels built for the CPU simulator (tests/cuda_sim), as a module with
+    gpugrad._cuda's functions; a skip where it cannot be built (no CUDA headers, compiler or
+    pybind11). A failed compile is a failure, not a skip."""
+    from tests.cuda_sim import build
+
+    try:
+        return build.load()
+    except build.Unavailable as exc:
+        pytest.skip(f"CUDA simulator not buildable here: {exc}")

@@ -66,20 +66,14 @@ class SimArrays:
 
 
 @pytest.fixture
-def simulated_gpu(monkeypatch):
-    from tests.cuda_sim import build
-
-    try:
-        module = build.load()
-    except build.Unavailable as exc:
-        pytest.skip(f"CUDA simulator not buildable here: {exc}")
+def simulated_gpu(monkeypatch, cuda_sim):
     monkeypatch.setattr(cuda_kernels, "_cupy", lambda: FAKE_CUPY)
-    monkeypatch.setattr(cuda_kernels, "native", lambda: module)
+    monkeypatch.setattr(cuda_kernels, "native", lambda: cuda_sim)
     monkeypatch.setattr(cuda_kernels, "_compiled", {})
     real_route = kernels._cuda
     monkeypatch.setattr(kernels, "_cuda", lambda x: cuda_kernels if isinstance(x, DeviceArray)
                         and kernels.forced_level() != "reference" else real_route(x))
-    return module
+    return cuda_sim
 
 
 @pytest.mark.parametrize("n", [1, 33, 1000, 4097])

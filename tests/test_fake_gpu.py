@@ -22,50 +22,35 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
-def test_cuda_marked_tests_pass_on_the_fake_gpu():
-    from tests.cuda_sim import build
-
-    try:
-        build.build()  # outside the child, so that a compile error reads as one
-    except build.Unavailable as exc:
-        pytest.skip(f"CUDA simulator not buildable here: {exc}")
+def _cuda_tests_on_the_fake_gpu(*args: str, gpus: int = 1, timeout: int = 1200) -> str:
+    """Run the cuda-marked tests in a child pytest with the fake GPU; its output."""
     command = [sys.executable, "-m", "pytest", "-p", "tests.fake_cupy.plugin", "-m", "cuda",
-               "-q", "-p", "no:cacheprovider", "-x", "tests"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+               "-q", "-p", "no:cacheprovider", *args]
+    env = dict(os.environ, GG_FAKE_GPUS=str(gpus))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_cuda_marked_tests_pass_on_the_fake_gpu(cuda_sim):  # built here: an error reads as one
+    out = _cuda_tests_on_the_fake_gpu("-x", "tests").strip()
+    summary = out.splitlines()[-1] if out else ""
     assert " passed" in summary and "failed" not in summary, summary
 
 
 @pytest.mark.slow
-def test_multi_gpu_tests_pass_on_two_fake_gpus():
+def test_multi_gpu_tests_pass_on_two_fake_gpus(cuda_sim):
     """The lent machines have one GPU, so the cuda:1 tests only ever run here: two fake devices
     whose kernels refuse arrays from the other one (CuPy without peer access)."""
-    from tests.cuda_sim import build
-
-    try:
-        build.build()
-    except build.Unavailable as exc:
-        pytest.skip(f"CUDA simulator not buildable here: {exc}")
-    command = [sys.executable, "-m", "pytest", "-p", "tests.fake_cupy.plugin", "-m", "cuda",
-               "-q", "-p", "no:cacheprovider", "-rs", "tests/test_devices.py"]
-    env = dict(os.environ, GG_FAKE_GPUS="2")
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
-    assert "needs at least two GPUs" not in done.stdout  # the cuda:1 tests ran
+    out = _cuda_tests_on_the_fake_gpu("-rs", "tests/test_devices.py", gpus=2, timeout=600)
+    assert "needs at least two GPUs" not in out  # the cuda:1 tests ran
 
 
 @pytest.mark.slow
-def test_gpu_benchmarks_run_on_the_fake_gpu(tmp_path):
+def test_gpu_benchmarks_run_on_the_fake_gpu(cuda_sim, tmp_path):
     """A dry run of what scripts/gpu_check.sh benchmarks, small, so that the one run on a lent
     GPU does not find a bug in the harness. The numbers mean nothing here."""
-    from tests.cuda_sim import build
-
-    try:
-        build.build()
-    except build.Unavailable as exc:
-        pytest.skip(f"CUDA simulator not buildable here: {exc}")
     kernels_json, mlp_json, summary = (tmp_path / n for n in ("k.json", "m.json", "s.md"))
     runs = [
         ["benchmarks/gpu_kernels.py", "--log2-elements", "12", "--warmup", "1", "--repeats", "2",

@@ -116,20 +116,13 @@ class SimBackend(HostBackend):
         getattr(self.module, kernel)(*args, 0)
 
 
-def _sim_backend() -> SimBackend:
-    from tests.cuda_sim import build
-
-    try:
-        return SimBackend(build.load())
-    except build.Unavailable as exc:  # a failed compile is a failure, not a skip
-        pytest.skip(f"CUDA simulator not buildable here: {exc}")
-
-
 @pytest.fixture(scope="module", params=["cpu", "cudasim", pytest.param("cuda", marks=pytest.mark.cuda)])
 def backend(request):
     if request.param == "cpu":
         return HostBackend()
-    return _sim_backend() if request.param == "cudasim" else _cuda_backend()
+    if request.param == "cudasim":
+        return SimBackend(request.getfixturevalue("cuda_sim"))
+    return _cuda_backend()
 
 
 # ---- references and tolerances ----
