@@ -85,11 +85,11 @@ def test_atomic_add_counts_every_thread(sim):
 
 # ---- what CUDA leaves undefined is an error --------------------------------------------------
 @pytest.mark.parametrize("kernel, message", [
-    ("shuffle_after_exit", "__shfl_xor_sync with mask 0xffffffff in block (0,0,0), warp 0: "
-                           "lane 5 has already exited"),
+    ("shuffle_after_exit", ("__shfl_xor_sync with mask 0xffffffff in block (0,0,0), warp 0: "
+                            "lane 5 has already exited")),
     ("barrier_skipped", "__syncthreads() in block (0,0,0) reached by 10 of 64 threads"),
-    ("collective_deadlock", "deadlock in block (0,0,0): 32 threads at __syncthreads(), "
-                            "32 at warp collectives"),
+    ("collective_deadlock", ("deadlock in block (0,0,0): 32 threads at __syncthreads(), "
+                             "32 at warp collectives")),
     ("mixed_collectives", "waits at __shfl_xor_sync with mask 0xffffffff instead"),
     ("too_many_threads", "invalid configuration argument"),
     ("empty_grid", "invalid configuration argument"),
@@ -118,6 +118,7 @@ def test_kernels_on_an_h100_shaped_device(sim):
     env = dict(os.environ, GG_SIM_SMS="132", GG_SIM_THREADS_PER_SM="2048")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "cudasim",
                "tests/test_native_kernels.py"]
-    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout.strip().splitlines()[-1]

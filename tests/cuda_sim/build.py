@@ -135,12 +135,12 @@ def _compiler() -> str:
 
 @functools.cache
 def _compiler_version(compiler: str) -> str:
-    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
 
 
 def _run(command: list[str], failure: str, detail: str = "") -> str:
     """Run a compiler command; RuntimeError saying `failure` (and the command) if it fails."""
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{failure}:\n{' '.join(command)}\n{done.stderr}{detail}")
     return done.stderr

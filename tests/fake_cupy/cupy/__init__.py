@@ -118,7 +118,7 @@ class _Pointer:
 
 
 # ---- the array -------------------------------------------------------------------------------
-class ndarray:  # noqa: N801 - CuPy's name
+class ndarray:  # CuPy's name
     __slots__ = ("_a", "_dev")
     __array_priority__ = 100
 
@@ -326,7 +326,7 @@ def _no_kernel(kind):
     return refuse
 
 
-from cupy._kernels import ElementwiseKernel, RawKernel  # noqa: E402 - g++ + the simulator
+from cupy._kernels import ElementwiseKernel, RawKernel  # noqa: F401 - re-exported (g++ + the sim)
 
 ReductionKernel = _no_kernel("ReductionKernel")
 RawModule = _no_kernel("RawModule")
@@ -524,7 +524,7 @@ def __getattr__(name):
     return value
 
 
-import sys as _sys  # noqa: E402
+import sys as _sys
 
 _module = _sys.modules[__name__]
 _sys.modules["cupy.cuda"] = cuda

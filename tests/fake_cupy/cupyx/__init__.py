@@ -1,9 +1,8 @@
 """cupyx for the fake CuPy (tests/fake_cupy/cupy): the scatter functions gpugrad uses."""
 from __future__ import annotations
 
-import numpy as np
-
 import cupy
+import numpy as np
 
 
 def _host(a):

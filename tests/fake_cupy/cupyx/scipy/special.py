@@ -1,9 +1,8 @@
 """cupyx.scipy.special for the fake CuPy, over SciPy's functions on the host copies."""
 from __future__ import annotations
 
-from scipy import special as _special
-
 import cupy
+from scipy import special as _special
 
 
 def erf(x):
