@@ -40,6 +40,12 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
+def run_header(schema: str) -> dict:
+    """What every GPU benchmark document starts with: schema, date, host and Python."""
+    return {"schema": schema, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "host": platform.node(), "python": sys.version.split()[0]}
+
+
 def write_json(path: str, doc: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
@@ -129,8 +135,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--levels", default=",".join(LEVELS))
     args = parser.parse_args(argv)
-    doc = {"schema": SCHEMA, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-           "host": platform.node(), "python": sys.version.split()[0]}
+    doc = run_header(SCHEMA)
 
     reason = cuda_unavailable_reason()
     if reason is not None:

@@ -12,11 +12,9 @@ usable GPU it prints why, writes {"skipped": true, ...} and exits 0.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,7 +23,7 @@ import traceback
 import numpy as np
 
 # run as a script (scripts/gpu_check.sh) its folder is on sys.path; shared helpers live there
-from gpu_kernels import cuda_unavailable_reason, write_json  # noqa: E402
+from gpu_kernels import cuda_unavailable_reason, run_header, write_json  # noqa: E402
 
 SCHEMA = "gpugrad.gpu_mlp/1"
 CONFIGS = [  # (name, layer sizes, batch, timed repeats)
@@ -335,8 +333,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat-scale", type=float, default=1.0,
                         help="multiply each configuration's repeat count")
     args = parser.parse_args(argv)
-    doc = {"schema": SCHEMA, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-           "host": platform.node(), "python": sys.version.split()[0]}
+    doc = run_header(SCHEMA)
 
     reason = cuda_unavailable_reason()
     if reason is not None:
