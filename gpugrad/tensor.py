@@ -20,6 +20,7 @@ class Tensor:
         "_vbox",
         "_base",
         "_hooks",
+        "_post_accumulate_hooks",
         "_accumulator",
         "_tangent",
         "_tangent_level",
@@ -46,6 +47,7 @@ class Tensor:
         self._vbox = [0] if vbox is None else vbox
         self._base = None
         self._hooks = None
+        self._post_accumulate_hooks = None
         self._accumulator = None
         self._tangent = None
         self._tangent_level = 0
@@ -67,7 +69,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t._output_nr = output_nr
         t._vbox = [0] if vbox is None else vbox
-        t._base = t._hooks = t._accumulator = t._tangent = None
+        t._base = t._hooks = t._post_accumulate_hooks = t._accumulator = t._tangent = None
         t._tangent_level = 0
         t._retains_grad = False
         return t
@@ -291,6 +293,19 @@ class Tensor:
             hooks = self.grad_fn.hooks_for(self._output_nr)
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor), called on a leaf after backward has accumulated its .grad."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        return _RemovableHandle(self._post_accumulate_hooks, hook)
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward."""

@@ -3,6 +3,8 @@ order (iteratively, with dependency counts: no recursion, so 100k-node chains wo
 each node's vector-Jacobian product and hand the results to the next nodes."""
 from __future__ import annotations
 
+import contextlib
+
 from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
 from gpugrad.backend import cupy_backend as _gpus
@@ -14,6 +16,14 @@ _state = mode.state
 # Called as observer(node, grad_outputs, grad_inputs) after each node runs; empty on the
 # normal path, so recording per-edge gradients (gg.viz, flow reports) costs nothing unless asked.
 observers: list = []
+# Callbacks to run once the backward pass now running has finished (queue_callback).
+_final_callbacks: list = []
+
+
+def queue_callback(callback) -> None:
+    """Run callback() when the running backward pass ends, after every .grad is accumulated
+    (torch's Variable._execution_engine.queue_callback; DDP waits for its all-reduces here)."""
+    _final_callbacks.append(callback)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -27,12 +37,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         capture = {gradient_edge(t): i for i, t in enumerate(inputs)}
     claimed = {_owner(g.array) for g in grads}  # the caller's arrays: never adopt them as .grad
-    captured = _run(roots, grads, retain_graph, create_graph, capture, claimed)
-    if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
-        for t, g in zip(inputs, captured):
-            if g is not None:
-                with device_guard(t.array):
-                    _accumulate_into(t, g, create_graph, claimed)
+    with _queued_callbacks_run_at_end():
+        captured = _run(roots, grads, retain_graph, create_graph, capture, claimed)
+        if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
+            for t, g in zip(inputs, captured):
+                if g is not None:
+                    with device_guard(t.array):
+                        _accumulate_into(t, g, create_graph, claimed)
+                        _post_accumulate(t)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -52,7 +64,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     capture = {}
     for i, t in enumerate(inputs):
         capture.setdefault(gradient_edge(t), []).append(i)
-    captured = _run(roots, grads, retain_graph, create_graph, capture)
+    with _queued_callbacks_run_at_end():
+        captured = _run(roots, grads, retain_graph, create_graph, capture)
     result = []
     for i, (t, g) in enumerate(zip(inputs, captured)):
         if g is None:
@@ -69,6 +82,19 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = g.detach()
         result.append(g)
     return tuple(result)
+
+
+@contextlib.contextmanager
+def _queued_callbacks_run_at_end():
+    """Run the callbacks queued inside the block once it succeeds; drop them if it fails. A
+    backward started from a hook runs its own callbacks only, not the outer pass's."""
+    queued = len(_final_callbacks)
+    try:
+        yield
+        while len(_final_callbacks) > queued:  # a callback may queue another
+            _final_callbacks.pop(queued)()
+    finally:
+        del _final_callbacks[queued:]
 
 
 def _roots(tensors, grad_tensors, who):
@@ -326,6 +352,13 @@ def _accumulate_leaf(node, g, create_graph, claimed):
             if new is not None:
                 g = new
     _accumulate_into(leaf, g, create_graph, claimed)
+    _post_accumulate(leaf)
+
+
+def _post_accumulate(leaf):
+    if leaf._post_accumulate_hooks:
+        for fn in list(leaf._post_accumulate_hooks):
+            fn(leaf)
 
 
 def _accumulate_into(leaf, g, create_graph, claimed):
