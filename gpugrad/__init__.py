@@ -3,6 +3,7 @@ custom CUDA kernels on NVIDIA GPUs (through CuPy) and NumPy + C++ kernels on the
 from __future__ import annotations
 
 from gpugrad import autograd, cuda, data, func, nn, ops, optim, viz  # noqa: F401  (ops attaches Tensor methods)
+from gpugrad import distributed  # noqa: F401  (never imports mpi4py: that waits for init_process_group)
 from gpugrad.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gpugrad.backend import Device, backend_info
 from gpugrad.backend import Device as device

@@ -11,7 +11,7 @@ import numpy as np
 from gpugrad import backend, creation
 from gpugrad.tensor import Tensor
 
-__all__ = ["DataLoader", "Digits", "load_digits"]
+__all__ = ["DataLoader", "Digits", "DistributedSampler", "load_digits"]
 
 
 class DataLoader:
@@ -21,7 +21,8 @@ class DataLoader:
     (a 1-tuple for one array). Arrays keep their dtype and are moved to `device` once, at
     construction (default: where the first tensor lives, else the CPU). With shuffle, each pass
     draws a new permutation: from a private generator seeded by `seed` (reproducible on its
-    own), or from gpugrad's generator when seed is None (then gg.manual_seed fixes it)."""
+    own), or from gpugrad's generator when seed is None (then gg.manual_seed fixes it). A
+    `sampler` (such as DistributedSampler) gives the order instead of shuffle."""
 
     def __init__(
         self,
@@ -31,7 +32,10 @@ class DataLoader:
         seed: int | None = None,
         drop_last: bool = False,
         device=None,
+        sampler=None,
     ):
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if not arrays:
             raise ValueError("DataLoader needs at least one array")
         if (
@@ -56,7 +60,7 @@ class DataLoader:
             bool(shuffle),
             bool(drop_last),
         )
-        self.seed = seed
+        self.seed, self.sampler = seed, sampler
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def _to_array(self, i: int, data):
@@ -74,11 +78,14 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches per pass."""
+        size = self.size if self.sampler is None else len(self.sampler)
         if self.drop_last:
-            return self.size // self.batch_size
-        return (self.size + self.batch_size - 1) // self.batch_size
+            return size // self.batch_size
+        return (size + self.batch_size - 1) // self.batch_size
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(self.sampler, dtype=np.int64)
         if not self.shuffle:
             return np.arange(self.size)
         rng = self._rng if self._rng is not None else creation.generator()
@@ -100,6 +107,58 @@ class DataLoader:
             f"DataLoader(size={self.size}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, device='{self.device}')"
         )
+
+
+class DistributedSampler:
+    """The indices of one rank's shard of a dataset (torch.utils.data.DistributedSampler).
+
+    Every pass, all ranks draw the same order (a permutation seeded by seed + epoch: call
+    set_epoch(epoch) before each pass, or shuffle=False for 0..N-1); the order is padded by
+    repeating its start so that it splits evenly (with drop_last, its tail is dropped instead),
+    and rank r takes positions r, r + num_replicas, r + 2 * num_replicas, ... Use it as
+    DataLoader(X, y, batch_size=..., sampler=DistributedSampler(X)). num_replicas and rank
+    default to gg.distributed's world size and rank."""
+
+    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+        from gpugrad import distributed
+
+        if num_replicas is None:
+            num_replicas = distributed.get_world_size()
+        if rank is None:
+            rank = distributed.get_rank()
+        if not isinstance(num_replicas, (int, np.integer)) or num_replicas < 1:
+            raise ValueError(f"DistributedSampler: num_replicas must be >= 1, got {num_replicas!r}")
+        if not isinstance(rank, (int, np.integer)) or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]"
+            )
+        self.size = len(dataset)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.epoch = 0
+        if self.drop_last and self.size % self.num_replicas:
+            self.num_samples = (self.size - self.num_replicas) // self.num_replicas + 1
+        else:
+            self.num_samples = -(-self.size // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seed the next pass's order (all ranks must pass the same epoch)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(self.size)
+        else:
+            order = np.arange(self.size)
+        if self.total_size > self.size:  # pad with the start, repeated as often as needed
+            order = np.resize(order, self.total_size)
+        order = order[: self.total_size]
+        return iter(order[self.rank :: self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
 
 
 class Digits(NamedTuple):

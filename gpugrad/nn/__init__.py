@@ -3,5 +3,6 @@ parameter initialisers)."""
 
 from gpugrad.nn import functional, init, modules
 from gpugrad.nn.modules import *  # noqa: F403
+from gpugrad.nn import parallel  # noqa: E402  (after Module: DistributedDataParallel is one)
 
-__all__ = [*modules.__all__, "functional", "init"]
+__all__ = [*modules.__all__, "functional", "init", "parallel"]

