@@ -172,6 +172,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "epoch and plot them over training to PATH.png (default: grad_flow.png)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data parallel over the ranks mpirun starts (mpirun -n 2 python -m gpugrad train "
+        "--distributed): each rank trains on its rows of every batch, the result is "
+        "single-process training's; rank 0 prints, plots and saves (needs mpi4py)",
+    )
 
 
 def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> gg.Device:
@@ -274,8 +281,10 @@ def fit(
     callbacks: list[EpochCallback] = (),
     quiet: bool = False,
     after_backward: list = (),
+    shards=None,
 ) -> History:
-    """Train for `epochs` passes: zero_grad, forward, cross-entropy, backward, step."""
+    """Train for `epochs` passes: zero_grad, forward, cross-entropy, backward, step. With
+    `shards` (--distributed) each step trains on this rank's rows of the batch."""
     from tqdm import tqdm
 
     history = History()
@@ -293,10 +302,13 @@ def fit(
         )
         start = time.perf_counter()
         for step, (x, y) in enumerate(loader, 1):
+            weight = 1.0
+            if shards is not None:
+                x, y, weight = shards(x, y)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad()
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             for hook in after_backward:  # e.g. --grad-report reads every step's gradients
                 hook(model)
             optimizer.step()
@@ -304,6 +316,8 @@ def fit(
             bar.update(1)
             if not quiet and step % refresh == 0:
                 running.show(bar)
+        if shards is not None:
+            shards.total(running)
         train_loss, train_acc = running.values()  # reading them back also waits for the GPU
         seconds = time.perf_counter() - start
         stats = EpochStats(
@@ -336,7 +350,12 @@ def step_hooks(args: argparse.Namespace) -> list:
     if args.grad_tracker is None:
         return []
     tracker = args.grad_tracker
-    return [lambda model: tracker.observe(model.named_parameters())]
+    return [lambda model: tracker.observe(_unwrapped(model).named_parameters())]
+
+
+def _unwrapped(model: gg.nn.Module) -> gg.nn.Module:
+    """The model itself, out of its DistributedDataParallel wrapper (--distributed)."""
+    return model.module if isinstance(model, gg.nn.parallel.DistributedDataParallel) else model
 
 
 def plot_history(history: History, path: str) -> None:
@@ -394,6 +413,10 @@ class TrainResult:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Train as the parsed arguments say and print the summary; 0 on success."""
+    if args.distributed:
+        from gpugrad.cli import distributed
+
+        return distributed.run(args, parser, train)
     train(args, parser)
     return 0
 
@@ -408,6 +431,12 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
     data = load_digits(seed=args.seed, device=device)
     sizes = [data.X_train.shape[1], *args.hidden, 10]
     model = gg.nn.MLP(sizes, activation=args.activation, device=device)
+    shards = getattr(args, "shards", None)  # set by --distributed
+    if shards is not None:
+        from gpugrad.cli import distributed
+
+        distributed.check_batches(args, parser, data.X_train.shape[0])
+        model = gg.nn.parallel.DistributedDataParallel(model)
     if args.optimizer == "sgd":
         momentum = 0.9 if args.momentum is None else args.momentum
         optimizer = gg.optim.SGD(
@@ -442,6 +471,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
             callbacks=epoch_callbacks(args),
             quiet=args.quiet,
             after_backward=step_hooks(args),
+            shards=shards,
         )
         gg.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -454,7 +484,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
         device=str(device),
         backend=_backend_name(device),
         history=history,
-        model=model,
+        model=_unwrapped(model),
     )
     print(
         f"test accuracy {result.test_accuracy:.2%} | {args.epochs} epochs, {result.steps} steps in "
@@ -463,7 +493,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
         flush=True,
     )
     if args.save is not None:
-        gg.save(model.state_dict(), args.save)
+        gg.save(result.model.state_dict(), args.save)
         print(
             f"saved the model's state_dict to {args.save} (load: gg.load(path), "
             f"model.load_state_dict(...))",
