@@ -89,12 +89,14 @@ class _CommThread:
         self._thread = threading.Thread(target=self._loop, args=(setup,), name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, job, work: Work) -> None:
+    def submit(self, job, work: Work, in_flight: bool = False) -> None:
+        """Queue job(work); with in_flight, return only once an idle thread has started it (not
+        whenever this thread next yields the GIL), so the communication overlaps what follows."""
         with self._lock:
             idle = self._pending == 0
             self._pending += 1
         self._jobs.put((job, work))
-        if idle:  # it starts now, not when this thread next yields the GIL: truly in flight
+        if in_flight and idle:
             work._started.wait()
 
     def _loop(self, setup):
@@ -252,7 +254,7 @@ class ProcessGroup:
                 work._gpu_done = self.nccl.cupy.cuda.Event(disable_timing=True)
                 work._gpu_done.record(stream)
 
-        self._thread.submit(job, work)
+        self._thread.submit(job, work, in_flight=async_op)
         if async_op:
             return work
         work.wait()
@@ -267,7 +269,7 @@ class ProcessGroup:
                     self.nccl.all_reduce(buf, op.value, stream)
                 else:
                     self.host.all_reduce(buf, op.value)
-                    if op is ReduceOp.AVG:
+                    if op is ReduceOp.AVG and self.size > 1:
                         np.divide(buf, self.size, out=buf)
 
         row = signature("all_reduce", array, op=op)
@@ -310,7 +312,7 @@ class ProcessGroup:
                     self.nccl.reduce_scatter(dst, src, op.value, stream)
                 else:
                     self.host.reduce_scatter(dst, src, op.value)
-                    if op is ReduceOp.AVG:
+                    if op is ReduceOp.AVG and self.size > 1:
                         np.divide(dst, self.size, out=dst)
 
         row = signature("reduce_scatter", inp, op=op, list_len=list_len)
