@@ -174,6 +174,7 @@ main() {
   fi
   step "import gpugrad" 60 150 show_install
   step "pytest -m cuda" 260 100 run_tests  # CuPy compiles each new kernel with NVRTC: a fresh machine needs time
+  step "NCCL: 1-rank group, collectives + a DDP step" 40 60 bash -c 'cd "$RUN_DIR" && "$PYTHON" "$REPO/scripts/gpu_check_nccl.py" --out "$OUT/nccl_check.json"'
   step "benchmark: fused kernels" 90 55 bench_kernels
   step "benchmark: MLP step vs torch" 150 5 bench_mlp
 

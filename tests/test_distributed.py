@@ -5,6 +5,7 @@ multi-process checks are in test_distributed_mpi.py."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,19 @@ def test_nccl_is_reported_unavailable_without_a_gpu():
     with pytest.raises(RuntimeError, match="init_process_group\\('nccl'\\)"):
         dist.init_process_group("nccl")
     assert not dist.is_initialized()
+
+
+def test_gpu_check_nccl_step_skips_cleanly_without_a_gpu(tmp_path):
+    if gg.cuda.is_available():
+        pytest.skip("a GPU is usable here: gpu_check.sh runs this step for real")
+    out = tmp_path / "nccl.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gpu_check_nccl.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("skipped: gg.distributed's NCCL path needs a GPU and NCCL")
+    assert "skipped" in json.loads(out.read_text())
