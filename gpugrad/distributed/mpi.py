@@ -56,7 +56,9 @@ class MpiTransport:
         self.comm = MPI.COMM_WORLD.Dup()
         self.exit_comm = MPI.COMM_WORLD.Dup()  # the exit handshake runs beside stuck collectives
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.local_rank = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
+        self.local_rank = node.Get_rank()
+        node.Free()
         self.library = MPI.Get_library_version().strip().splitlines()[0]
         self._ops = {
             "sum": MPI.SUM,
