@@ -16,7 +16,8 @@ for mpi4py's Allreduce on the same buffer (the floor).
 DDP step: MLP 784-2048-2048-10, relu, float32, 64 examples per rank (weak scaling), SGD:
 forward, cross-entropy, zero_grad, backward, step; one BLAS thread per rank. From DDP's own
 timings: communication = the buckets' all-reduce time; hidden = the part of it that ran while
-backward still computed; exposed = how long backward() then waited for the last bucket."""
+backward still computed; exposed = how long backward() took after its own computation ended
+(waiting for the last buckets, then copying the averages into .grad)."""
 
 from __future__ import annotations
 

@@ -130,3 +130,22 @@ def test_nccl_path_runs_on_the_fake_gpu_across_two_ranks(cuda_sim, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     doc = json.loads(report.read_text())
     assert doc["ranks"] == 2 and doc["checks"] == {"collectives": "ok", "ddp_step": "ok"}
+
+
+def test_readme_data_parallel_example_runs_on_two_ranks(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## More than one process or GPU") :]
+    script = tmp_path / "example.py"
+    script.write_text(section.split("```python\n")[1].split("```")[0])
+    argv, env = launch.mpirun_command(2, [sys.executable, str(script)])
+    env.update(ONE_THREAD, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert sorted(gg.load(str(tmp_path / "model.npz"))) == [
+        "0.bias",
+        "0.weight",
+        "2.bias",
+        "2.weight",
+    ]
