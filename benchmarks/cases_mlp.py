@@ -77,6 +77,7 @@ class GpugradEngineMLP:
         from gpugrad.backend import kernels
 
         self.gg, self.F, self.sgd_step = gg, gg.nn.functional, kernels.sgd_step
+        self.hyper = kernels.sgd_hyper(LR, 0.0, 0.0, 0.0, False, True)
         self.layers = [
             (gg.from_numpy(w.copy()).requires_grad_(), gg.from_numpy(b.copy()).requires_grad_())
             for w, b in params
@@ -99,7 +100,7 @@ class GpugradEngineMLP:
         loss.backward()
         with self.gg.no_grad():
             for p in self.flat:
-                self.sgd_step(p.array, p.grad.array, None, LR, 0.0, 0.0, 0.0, False, True)
+                self.sgd_step(p.array, p.grad.array, None, self.hyper)
                 p.grad = None
         return loss
 

@@ -121,9 +121,10 @@ def kernel_cases(cp, kernels, n: int):
         ("softmax_xent_bwd", 2 * word + 24 * rows,
          lambda: kernels.softmax_xent_bwd(xs, target, lse, scale)),
         ("sgd_step_momentum", 5 * word,
-         lambda: kernels.sgd_step(p, g, buf, 1e-6, 0.9, 0.0, 0.0, False, False)),
+         lambda: kernels.sgd_step(p, g, buf, kernels.sgd_hyper(1e-6, 0.9, 0.0, 0.0, False, False))),
         ("adam_step", 7 * word,
-         lambda: kernels.adam_step(p, g, m, v, 1e-6, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001, False)),
+         lambda: kernels.adam_step(p, g, m, v,
+                                   kernels.adam_hyper(1e-6, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001, False))),
     ]
 
 

@@ -86,8 +86,8 @@ def gpugrad_step_by_hand(gg, sizes, torch_net, x, y):
             first = id(p) not in buffers
             if first:
                 buffers[id(p)] = p.array.copy()
-            kernels.sgd_step(p.array, p.grad.array, buffers[id(p)], LR, MOMENTUM, 0.0, 0.0,
-                             False, first)
+            kernels.sgd_step(p.array, p.grad.array, buffers[id(p)],
+                             kernels.sgd_hyper(LR, MOMENTUM, 0.0, 0.0, False, first))
             p.grad = None
         return loss
 

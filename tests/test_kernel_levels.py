@@ -7,6 +7,7 @@ import pytest
 
 import gpugrad as gg
 from gpugrad.backend import kernels
+from tests import kernel_cases
 
 pytestmark = pytest.mark.skipif(kernels.native_cpu() is None, reason="gpugrad._C is not built")
 
@@ -30,6 +31,8 @@ CASES = {
     "linear_act_sigmoid": (lambda x, w, b: gg.nn.functional.linear_act(x, w, b, "sigmoid"), 3),
     "linear_act_tanh": (lambda x, w, b: gg.nn.functional.linear_act(x, w, b, "tanh"), 3),
     "cross_entropy_rows": (lambda x, t: gg.nn.functional.cross_entropy(x, t, reduction="none"), 2),
+    "silu": (lambda x: gg.nn.functional.silu(x), 1),
+    "gelu": (lambda x: gg.nn.functional.gelu(x), 1),
 }
 
 
@@ -64,17 +67,16 @@ def test_relu_mask_is_one_bit_per_element():
         assert mask.nbytes == 4 * ((10_000 + 31) // 32)  # 1/32 of the float32 input
 
 
-@pytest.mark.parametrize("level", ["reference", "native"])
-def test_fused_sgd_and_adam_steps_agree(level):
-    rng = np.random.default_rng(1)
-    p0, g = rng.standard_normal(5000), rng.standard_normal(5000)
-    results = {}
-    for lvl in ("reference", level):
-        p, buf = p0.copy(), np.zeros_like(p0)
-        m, v = np.zeros_like(p0), np.zeros_like(p0)
-        with kernels.use(lvl):
-            kernels.sgd_step(p, g, buf, 0.1, 0.9, 0.0, 1e-4, True, True)
-            kernels.sgd_step(p, g, buf, 0.1, 0.9, 0.0, 1e-4, True, False)
-            kernels.adam_step(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 0.1, 0.001, True)
-        results[lvl] = p
-    np.testing.assert_allclose(results[level], results["reference"], rtol=1e-12, atol=1e-14)
+@pytest.mark.parametrize("n", [1, 33, 4097])
+@pytest.mark.parametrize("name", kernels.kernel_names())
+def test_every_kernel_at_every_cpu_level_matches_its_reference(name, n):
+    """The table's kernels through the dispatcher, gpugrad._C and the reference level alike."""
+    for dtype in kernel_cases.dtypes_of(name, gpu=False):
+        for case in kernel_cases.cases(name, n, dtype):
+            for level in ("native", "reference"):
+                kernel_cases.check(name, case, dtype, level=level)
+
+
+def test_every_non_map_kernel_has_sample_cases():
+    others = [name for name, k in kernels.KERNELS.items() if not k.inputs]
+    assert sorted(others) == sorted(kernel_cases.CASES)

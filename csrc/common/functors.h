@@ -1,71 +1,13 @@
-// The element math of every native kernel, written once and compiled twice: by g++ for the
-// OpenMP launchers in csrc/cpu and by nvcc for the CUDA kernels in csrc/cuda. Templates take
-// the compute type T (float or double; CUDA's __half storage computes in float).
+// The element math of every native kernel, written once and compiled three ways: by g++ for
+// the CPU launchers in csrc/cpu (gpugrad._C), by nvcc for the CUDA kernels in csrc/cuda
+// (gpugrad._cuda) and by NVRTC at run time when _cuda is not built (gpugrad/backend/nvrtc.py).
+// So: nothing here may include a standard header (portable.h has what NVRTC lacks). Templates
+// take the compute type T (float or double; CUDA's __half storage computes in float).
 #pragma once
 
-#include <math.h>
-
-#include <cstdint>
-#include <type_traits>
-
-#ifdef __CUDACC__
-#define GG_HD __host__ __device__
-#else
-#define GG_HD
-#endif
+#include "common/portable.h"
 
 namespace gg {
-
-#ifndef __CUDA_ARCH__
-// expf for the CPU loops, branch-free so they vectorize (libm's expf is a call per element:
-// sigmoid ran 8x slower than torch). 2^n * p(r) with n = round(x log2 e), r = x - n ln 2 in
-// two parts and Cephes' degree-6 polynomial: within 2 ulp of expf on [-87.3, 88.7]; 0 below
-// that range (where expf is denormal or 0), inf above it, NaN stays NaN.
-inline float host_expf(float x) {
-  const float clamped = x < -87.33654f ? -87.33654f : (x > 88.72283f ? 88.72283f : x);
-  const float t = clamped * 1.44269504088896341f;
-  const int n = static_cast<int>(t + (t >= 0.0f ? 0.5f : -0.5f));
-  const float fn = static_cast<float>(n);
-  float r = clamped - fn * 0.693359375f;
-  r = r - fn * -2.12194440e-4f;
-  const float z = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * z + r + 1.0f;
-  // 2^n by building the float's exponent; n + 127 stays in [1, 254] for the clamped range
-  const int32_t bits = (n + 127) << 23;
-  float scale;
-  __builtin_memcpy(&scale, &bits, sizeof(scale));
-  float result = p * scale;
-  result = x < -87.33654f ? 0.0f : result;             // underflow (expf gives a denormal)
-  result = x > 88.72283f ? __builtin_inff() : result;  // overflow
-  return x != x ? x : result;                           // NaN in, NaN out
-}
-#endif
-
-// One spelling for float and double that resolves to expf/exp etc. on host and device alike
-// (float exp on the host is the vectorizable host_expf above; the CUDA simulator in tests/
-// runs the device's choice).
-#if defined(__CUDA_ARCH__) || defined(GG_CUDA_SIM)
-GG_HD inline float math_exp(float x) { return expf(x); }
-#else
-GG_HD inline float math_exp(float x) { return host_expf(x); }
-#endif
-GG_HD inline double math_exp(double x) { return exp(x); }
-GG_HD inline float math_log(float x) { return logf(x); }
-GG_HD inline double math_log(double x) { return log(x); }
-GG_HD inline float math_tanh(float x) { return tanhf(x); }
-GG_HD inline double math_tanh(double x) { return tanh(x); }
-GG_HD inline float math_sqrt(float x) { return sqrtf(x); }
-GG_HD inline double math_sqrt(double x) { return sqrt(x); }
-template <class T>
-GG_HD inline T math_max(T a, T b) {
-  return a > b ? a : b;
-}
 
 // ---- sigmoid: y = 1 / (1 + exp(-x)); backward from the output: gx = g * y * (1 - y) ----
 
@@ -151,17 +93,19 @@ GG_HD inline T act_backward(T y, T g) {
   }
 }
 
-// Calls f(std::integral_constant<int, ACT>{}) for a runtime act code already checked to be
-// in [0, kNumActs), so the activation is a compile-time constant inside the kernel loops.
+#if !defined(__CUDACC_RTC__)  // host code: the launchers pick the kernel for a runtime act
+// Calls f(IntConstant<ACT>{}) for a runtime act code already checked to be in
+// [0, kNumActs), so the activation is a compile-time constant inside the kernel loops.
 template <class F>
 inline void with_act(int act, F&& f) {
   switch (act) {
-    case kRelu: f(std::integral_constant<int, kRelu>{}); break;
-    case kSigmoid: f(std::integral_constant<int, kSigmoid>{}); break;
-    case kTanh: f(std::integral_constant<int, kTanh>{}); break;
-    default: f(std::integral_constant<int, kIdentity>{}); break;
+    case kRelu: f(IntConstant<kRelu>{}); break;
+    case kSigmoid: f(IntConstant<kSigmoid>{}); break;
+    case kTanh: f(IntConstant<kTanh>{}); break;
+    default: f(IntConstant<kIdentity>{}); break;
   }
 }
+#endif
 
 // ---- row-wise softmax cross-entropy on logits x (rows x cols), targets t ----
 // forward: m = max_c x, s = sum_c exp(x - m), lse = m + log(s), loss = lse - x[t]
@@ -190,7 +134,12 @@ GG_HD inline T xent_backward(T x, T lse, bool is_target, T scale) {
 // ---- fused optimizer steps, one in-place pass per parameter ----
 
 // torch.optim.SGD: d = g + wd * p; with momentum: buf = first ? d : mu * buf + (1 - damp) * d,
-// d = nesterov ? d + mu * buf : buf; then p -= lr * d.
+// d = nesterov ? d + mu * buf : buf; then p -= lr * d. The hyperparameters arrive as an array
+// of doubles in the order of SgdSlot (host memory for _C, device memory for CUDA), so that a
+// recorded step (gg.capture, a CUDA graph) reads the values of the step it replays.
+enum SgdSlot { kSgdLr, kSgdMomentum, kSgdDampening, kSgdWeightDecay, kSgdNesterov, kSgdFirstStep,
+               kSgdSlots };
+
 template <class T>
 struct SgdHyper {
   T lr, momentum, one_minus_dampening, weight_decay;
@@ -199,9 +148,9 @@ struct SgdHyper {
 };
 
 template <class T>
-inline SgdHyper<T> make_sgd_hyper(double lr, double momentum, double dampening,
-                                  double weight_decay, bool nesterov, bool first_step) {
-  return {T(lr), T(momentum), T(1.0 - dampening), T(weight_decay), nesterov, first_step};
+GG_HD inline SgdHyper<T> make_sgd_hyper(const double* hyper) {
+  return {T(hyper[kSgdLr]),       T(hyper[kSgdMomentum]),     T(1.0 - hyper[kSgdDampening]),
+          T(hyper[kSgdWeightDecay]), hyper[kSgdNesterov] != 0.0, hyper[kSgdFirstStep] != 0.0};
 }
 
 // kMomentum is momentum != 0; without it `buf` is neither read nor written. H is SgdHyper<T>
@@ -219,7 +168,11 @@ GG_HD inline void sgd_update(T& p, T g, T& buf, const H& h) {
 
 // torch.optim.Adam / AdamW (amsgrad=False): decoupled ? p *= 1 - lr * wd : g += wd * p;
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr * (m / bc1) / (sqrt(v / bc2) + eps),
-// evaluated as torch does: step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps.
+// evaluated as torch does: step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps. The
+// hyperparameters arrive as an array of doubles in the order of AdamSlot (see SgdSlot).
+enum AdamSlot { kAdamLr, kAdamBeta1, kAdamBeta2, kAdamEps, kAdamWeightDecay,
+                kAdamBiasCorrection1, kAdamBiasCorrection2, kAdamDecoupled, kAdamSlots };
+
 template <class T>
 struct AdamHyper {
   T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay;
@@ -229,19 +182,18 @@ struct AdamHyper {
 };
 
 template <class T>
-inline AdamHyper<T> make_adam_hyper(double lr, double beta1, double beta2, double eps,
-                                    double weight_decay, double bias_correction1,
-                                    double bias_correction2, bool decoupled) {
-  return {T(beta1),
-          T(1.0 - beta1),
-          T(beta2),
-          T(1.0 - beta2),
-          T(eps),
+GG_HD inline AdamHyper<T> make_adam_hyper(const double* hyper) {
+  const double lr = hyper[kAdamLr], weight_decay = hyper[kAdamWeightDecay];
+  return {T(hyper[kAdamBeta1]),
+          T(1.0 - hyper[kAdamBeta1]),
+          T(hyper[kAdamBeta2]),
+          T(1.0 - hyper[kAdamBeta2]),
+          T(hyper[kAdamEps]),
           T(weight_decay),
-          T(lr / bias_correction1),
-          T(sqrt(bias_correction2)),
+          T(lr / hyper[kAdamBiasCorrection1]),
+          T(math_sqrt(hyper[kAdamBiasCorrection2])),
           T(1.0 - lr * weight_decay),
-          decoupled};
+          hyper[kAdamDecoupled] != 0.0};
 }
 
 // H is AdamHyper<T> or any type with the same members (the CPU's has compile-time switches).
@@ -260,34 +212,66 @@ GG_HD inline void adam_update(T& p, T g, T& m, T& v, const H& h) {
   p -= h.step_size * (m / denom);
 }
 
-// ---- functor wrappers, so one generic map kernel/loop serves every elementwise op ----
+// ---- SiLU: y = x * sigmoid(x); backward from the input: gx = g * s * (1 + x * (1 - s)) ----
 
-struct SigmoidFwd {
-  template <class T>
-  GG_HD T operator()(T x) const {
-    return sigmoid(x);
-  }
-};
+template <class T>
+GG_HD inline T silu(T x) {
+  return x * sigmoid(x);
+}
 
-struct SigmoidBwd {
-  template <class T>
-  GG_HD T operator()(T y, T g) const {
-    return sigmoid_backward(y, g);
-  }
-};
+template <class T>
+GG_HD inline T silu_backward(T x, T g) {
+  const T s = sigmoid(x);
+  return g * (s * (T(1) + x * (T(1) - s)));
+}
 
-struct TanhFwd {
-  template <class T>
-  GG_HD T operator()(T x) const {
-    return tanh_forward(x);
-  }
-};
+// ---- GELU (exact): y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2; backward from the input:
+// gx = g * (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) ----
 
-struct TanhBwd {
-  template <class T>
-  GG_HD T operator()(T y, T g) const {
-    return tanh_backward(y, g);
-  }
-};
+template <class T>
+GG_HD inline T gelu_cdf(T x) {
+  return T(0.5) * (T(1) + math_erf(x * T(0.70710678118654752440)));
+}
+
+template <class T>
+GG_HD inline T gelu(T x) {
+  return x * gelu_cdf(x);
+}
+
+template <class T>
+GG_HD inline T gelu_backward(T x, T g) {
+  const T pdf = math_exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+  return g * (gelu_cdf(x) + x * pdf);
+}
+
+// ---- functor wrappers, so one generic map kernel/loop serves every elementwise op; each is
+// named in csrc/common/kernel_list.h ----
+
+#define GG_UNARY_FUNCTOR(Name, fn) \
+  struct Name {                    \
+    template <class T>             \
+    GG_HD T operator()(T x) const { \
+      return fn(x);                \
+    }                              \
+  };
+#define GG_BINARY_FUNCTOR(Name, fn) \
+  struct Name {                     \
+    template <class T>              \
+    GG_HD T operator()(T a, T b) const { \
+      return fn(a, b);              \
+    }                               \
+  };
+
+GG_UNARY_FUNCTOR(SigmoidFwd, sigmoid)
+GG_BINARY_FUNCTOR(SigmoidBwd, sigmoid_backward)
+GG_UNARY_FUNCTOR(TanhFwd, tanh_forward)
+GG_BINARY_FUNCTOR(TanhBwd, tanh_backward)
+GG_UNARY_FUNCTOR(SiluFwd, silu)
+GG_BINARY_FUNCTOR(SiluBwd, silu_backward)
+GG_UNARY_FUNCTOR(GeluFwd, gelu)
+GG_BINARY_FUNCTOR(GeluBwd, gelu_backward)
+
+#undef GG_UNARY_FUNCTOR
+#undef GG_BINARY_FUNCTOR
 
 }  // namespace gg

@@ -1,4 +1,5 @@
-// CPU launchers of the elementwise activations: sigmoid, tanh, relu (with its bit mask).
+// CPU launchers of the elementwise kernels: every map of GG_MAP_KERNELS and relu (with its bit
+// mask).
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -58,40 +59,20 @@ inline uint32_t relu_word(const T* x, T* y, int64_t len) {
   return bits;
 }
 
-template <class T, class F>
-void map_unary(const T* x, T* y, int64_t n, F f) {
-  parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
-  });
-}
-
-template <class T, class F>
-void map_binary(const T* a, const T* b, T* y, int64_t n, F f) {
-  parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin; i < end; ++i) y[i] = f(a[i], b[i]);
-  });
-}
-
 }  // namespace
 
-template <class T>
-void sigmoid_fwd(const T* x, T* y, int64_t n) {
-  map_unary(x, y, n, SigmoidFwd{});
+template <class F, class T>
+void map1(const T* x, T* y, int64_t n) {
+  parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) y[i] = F{}(x[i]);
+  });
 }
 
-template <class T>
-void sigmoid_bwd(const T* y, const T* g, T* gx, int64_t n) {
-  map_binary(y, g, gx, n, SigmoidBwd{});
-}
-
-template <class T>
-void tanh_fwd(const T* x, T* y, int64_t n) {
-  map_unary(x, y, n, TanhFwd{});
-}
-
-template <class T>
-void tanh_bwd(const T* y, const T* g, T* gx, int64_t n) {
-  map_binary(y, g, gx, n, TanhBwd{});
+template <class F, class T>
+void map2(const T* a, const T* b, T* out, int64_t n) {
+  parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) out[i] = F{}(a[i], b[i]);
+  });
 }
 
 template <class T>
@@ -124,12 +105,16 @@ void relu_bwd(const T* g, const uint32_t* mask, T* gx, int64_t n) {
   });
 }
 
-#define GG_INSTANTIATE(T)                                                \
-  template void sigmoid_fwd<T>(const T*, T*, int64_t);                   \
-  template void sigmoid_bwd<T>(const T*, const T*, T*, int64_t);         \
-  template void tanh_fwd<T>(const T*, T*, int64_t);                      \
-  template void tanh_bwd<T>(const T*, const T*, T*, int64_t);            \
-  template void relu_fwd<T>(const T*, T*, uint32_t*, int64_t);           \
+#define GG_MAP_ARGS1(T) const T*, T*, int64_t
+#define GG_MAP_ARGS2(T) const T*, const T*, T*, int64_t
+#define GG_INSTANTIATE_MAP(name, F, inputs, doc)                      \
+  template void map##inputs<F, float>(GG_MAP_ARGS##inputs(float));   \
+  template void map##inputs<F, double>(GG_MAP_ARGS##inputs(double));
+GG_MAP_KERNELS(GG_INSTANTIATE_MAP)
+#undef GG_INSTANTIATE_MAP
+
+#define GG_INSTANTIATE(T)                                        \
+  template void relu_fwd<T>(const T*, T*, uint32_t*, int64_t);   \
   template void relu_bwd<T>(const T*, const uint32_t*, T*, int64_t);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)

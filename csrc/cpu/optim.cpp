@@ -32,18 +32,17 @@ void with_bool(bool value, F&& f) {
 }
 
 template <class T>
-void sgd_step(T* p, const T* g, T* buf, int64_t n, double lr, double momentum, double dampening,
-              double weight_decay, bool nesterov, bool first_step) {
-  const SgdHyper<T> h =
-      make_sgd_hyper<T>(lr, momentum, dampening, weight_decay, nesterov, first_step);
+void sgd_step(T* p, const T* g, T* buf, const double* hyper, int64_t n) {
+  if (n == 0) return;  // hyper may be null then
+  const SgdHyper<T> h = make_sgd_hyper<T>(hyper);
   with_bool(h.decay(), [&](auto decay) {
-    with_bool(nesterov, [&](auto nest) {
-      with_bool(first_step, [&](auto first) {
+    with_bool(h.nesterov, [&](auto nest) {
+      with_bool(h.first_step, [&](auto first) {
         const FixedSgdHyper<T, decltype(decay)::value, decltype(nest)::value,
                             decltype(first)::value>
             fixed{h.lr, h.momentum, h.one_minus_dampening, h.weight_decay};
         // restrict: p, g and buf never overlap, and saying so lets the loops vectorize
-        if (momentum != 0.0) {
+        if (buf != nullptr) {  // momentum != 0
           parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
             T* __restrict__ pr = p;
             const T* __restrict__ gr = g;
@@ -71,13 +70,11 @@ struct FixedAdamHyper : AdamHyper<T> {
 };
 
 template <class T>
-void adam_step(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2,
-               double eps, double weight_decay, double bias_correction1, double bias_correction2,
-               bool decoupled) {
-  const AdamHyper<T> h = make_adam_hyper<T>(lr, beta1, beta2, eps, weight_decay,
-                                            bias_correction1, bias_correction2, decoupled);
+void adam_step(T* p, const T* g, T* m, T* v, const double* hyper, int64_t n) {
+  if (n == 0) return;  // hyper may be null then
+  const AdamHyper<T> h = make_adam_hyper<T>(hyper);
   with_bool(h.decay(), [&](auto decay) {
-    with_bool(decoupled, [&](auto dec) {
+    with_bool(h.decoupled, [&](auto dec) {
       const FixedAdamHyper<T, decltype(decay)::value, decltype(dec)::value> fixed{h};
       parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
         T* __restrict__ pr = p;
@@ -90,11 +87,9 @@ void adam_step(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1,
   });
 }
 
-#define GG_INSTANTIATE(T)                                                                      \
-  template void sgd_step<T>(T*, const T*, T*, int64_t, double, double, double, double, bool,  \
-                            bool);                                                             \
-  template void adam_step<T>(T*, const T*, T*, T*, int64_t, double, double, double, double,   \
-                             double, double, double, bool);
+#define GG_INSTANTIATE(T)                                                      \
+  template void sgd_step<T>(T*, const T*, T*, const double*, int64_t);         \
+  template void adam_step<T>(T*, const T*, T*, T*, const double*, int64_t);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)
 #undef GG_INSTANTIATE

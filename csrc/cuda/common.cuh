@@ -1,32 +1,28 @@
-// Helpers shared by the .cu files: storage <-> compute types, 16-byte packs, launch geometry
-// and error status. Never included by C++-only code.
+// What the launchers in csrc/cuda/*.cu share: the CUDA runtime (or the simulator's stand-in),
+// the kernels, launch geometry and error status. Host code; never included by C++-only code.
 #pragma once
 
 #ifdef GG_CUDA_SIM
 #include "cuda_sim.h"  // tests/cuda_sim: the kernels run on the CPU, in the tests
 #else
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #endif
 
 #include <cstdint>
 
-#include "common/functors.h"
+#include "cuda/kernels.cuh"
 #include "cuda/launchers.h"
 
 namespace gg::cuda {
 
-constexpr int kThreads = 256;  // threads per block for the 1-D kernels
-constexpr unsigned kFullWarp = 0xffffffffu;
-
-// Array element type as stored on the device: the launcher's T, with Half read as __half.
+// Array element type as stored on the device: the launcher's T, with Half read as half_t.
 template <class T>
 struct StorageOf {
   using type = T;
 };
 template <>
 struct StorageOf<Half> {
-  using type = __half;
+  using type = half_t;
 };
 template <class T>
 using storage_t = typename StorageOf<T>::type;
@@ -38,50 +34,6 @@ storage_t<T>* device_ptr(T* p) {
 template <class T>
 const storage_t<T>* device_ptr(const T* p) {
   return reinterpret_cast<const storage_t<T>*>(p);
-}
-
-// Arithmetic happens in float for __half, in the storage type otherwise.
-template <class S>
-struct ComputeOf {
-  using type = S;
-};
-template <>
-struct ComputeOf<__half> {
-  using type = float;
-};
-template <class S>
-using compute_t = typename ComputeOf<S>::type;
-
-__device__ __forceinline__ float to_compute(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_compute(float v) { return v; }
-__device__ __forceinline__ double to_compute(double v) { return v; }
-
-template <class S, class C>
-__device__ __forceinline__ S to_storage(C v) {
-  if constexpr (std::is_same_v<S, __half>) {
-    return __float2half_rn(v);
-  } else {
-    return v;
-  }
-}
-
-// W consecutive elements moved as one aligned access: W * sizeof(S) == 16 is a 128-bit load.
-template <class S, int W>
-struct alignas(sizeof(S) * W) Pack {
-  S v[W];
-};
-
-template <class S>
-constexpr int kVecWidth = 16 / static_cast<int>(sizeof(S));
-
-template <class S, int W>
-__device__ __forceinline__ Pack<S, W> load_pack(const S* base, int64_t i) {
-  return *reinterpret_cast<const Pack<S, W>*>(base + i);
-}
-
-template <class S, int W>
-__device__ __forceinline__ void store_pack(S* base, int64_t i, const Pack<S, W>& pack) {
-  *reinterpret_cast<Pack<S, W>*>(base + i) = pack;
 }
 
 // True when every pointer allows 16-byte vector access (null pointers count as aligned).
@@ -116,22 +68,6 @@ inline Status status_of(cudaError_t err) {
   if (err == cudaSuccess) return nullptr;
   cudaGetLastError();  // clear it, so a later launch check does not report it again
   return cudaGetErrorString(err);
-}
-
-template <class T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullWarp, v, offset);
-  return v;
-}
-
-template <class T>
-__device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    v = math_max(v, __shfl_xor_sync(kFullWarp, v, offset));
-  }
-  return v;
 }
 
 }  // namespace gg::cuda

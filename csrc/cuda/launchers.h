@@ -1,55 +1,33 @@
-// Launchers of the CUDA kernels (module gpugrad._cuda), callable from plain C++: the binding
-// file is compiled by g++, so nothing here needs CUDA or Python headers. Pointers are device
-// pointers to C-contiguous arrays; `stream` is a cudaStream_t passed as void*. Each launcher
-// returns nullptr on success, else the CUDA error string (from cudaGetErrorString). None of
-// them allocates memory or synchronizes.
+// Launchers of the CUDA kernels (module gpugrad._cuda), declared from the kernel lists and
+// callable from plain C++: the binding file is compiled by g++, so nothing here needs CUDA or
+// Python headers. Pointers are device pointers to C-contiguous arrays; `stream` is a
+// cudaStream_t passed as void*. Each launcher returns nullptr on success, else the CUDA error
+// string. None of them allocates memory or synchronizes.
 #pragma once
 
 #include <cstdint>
 
+#include "common/kernel_list.h"
+
 namespace gg::cuda {
 
-// Storage tag for IEEE binary16 arrays; the .cu files read them as __half, compute in float.
+// Storage tag for IEEE binary16 arrays; the kernels read them as half_t and compute in float.
 struct Half;
 
 using Status = const char*;
 
-// T: float, double or Half
-template <class T>
-Status sigmoid_fwd(const T* x, T* y, int64_t n, void* stream);
-template <class T>
-Status sigmoid_bwd(const T* y, const T* g, T* gx, int64_t n, void* stream);
-template <class T>
-Status tanh_fwd(const T* x, T* y, int64_t n, void* stream);
-template <class T>
-Status tanh_bwd(const T* y, const T* g, T* gx, int64_t n, void* stream);
-template <class T>
-Status relu_fwd(const T* x, T* y, uint32_t* mask, int64_t n, void* stream);
-template <class T>
-Status relu_bwd(const T* g, const uint32_t* mask, T* gx, int64_t n, void* stream);
+// The elementwise maps of GG_MAP_KERNELS (F: the functor); T: float, double or Half.
+template <class F, class T>
+Status map1(GG_PARAMS(GG_MAP1_PARAMS), void* stream);
+template <class F, class T>
+Status map2(GG_PARAMS(GG_MAP2_PARAMS), void* stream);
 
-// T: float or double
-template <class T>
-Status bias_act_fwd(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, int act,
-                    void* stream);
-template <class T>
-Status bias_act_bwd(const T* y, const T* g, T* gx, T* gbias, int64_t rows, int64_t cols, int act,
-                    void* stream);
-template <class T>
-Status softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows,
-                        int64_t cols, void* stream);
-template <class T>
-Status softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, const T* scale,
-                        T* gx, int64_t rows, int64_t cols, void* stream);
-// buf may be null when momentum == 0 (it is not touched then).
-template <class T>
-Status sgd_step(T* p, const T* g, T* buf, int64_t n, double lr, double momentum,
-                double dampening, double weight_decay, bool nesterov, bool first_step,
-                void* stream);
-template <class T>
-Status adam_step(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2,
-                 double eps, double weight_decay, double bias_correction1,
-                 double bias_correction2, bool decoupled, void* stream);
+// T: float, double, and Half where the list says half = 1.
+#define GG_DECLARE(name, half, check, params, doc) \
+  template <class T>                               \
+  Status name(GG_PARAMS(params), void* stream);
+GG_KERNELS(GG_DECLARE)
+#undef GG_DECLARE
 
 // cudaGetDeviceCount, or 0 when there is no driver or no GPU.
 int device_count();

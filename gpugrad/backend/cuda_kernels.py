@@ -1,23 +1,24 @@
-"""The fused kernels on CuPy arrays, one level below kernels.py's dispatch table.
+"""The fused kernels on CuPy arrays, one level below kernels.py's dispatcher.
 
-gpugrad._cuda (the compiled extension) runs them when it was built and sees a GPU; otherwise
-CuPy ElementwiseKernel / RawKernel versions of the same math run, each compiled on first use and
-cached. `level`: None takes the best available, "native" requires the extension, "cupy" skips it.
+gpugrad._cuda (the compiled extension) runs them when it was built and sees a GPU. Otherwise the
+same CUDA kernels, csrc/cuda/kernels.cuh as shipped with the package, are compiled at run time by
+NVRTC through `cupy.RawModule`, one module per kernel and dtype, each template instantiated by
+name; this file then plays the launchers' part (csrc/cuda/*.cu): vector width, grid and block.
 """
 from __future__ import annotations
 
-import math
+import functools
+import hashlib
+from pathlib import Path
 
 import numpy as np
 
-from gpugrad.backend.kernels import ACTIVATIONS
-
-_HALF_OK = ("float16", "float32", "float64")  # the extension's elementwise kernels
-_FLOAT_OK = ("float32", "float64")  # its row and optimizer kernels
-_RAW_BLOCK = 256  # threads per block of the raw kernels; a multiple of 32, a power of two
-_RAW_MAX_BLOCKS = 1 << 16  # grid-stride loops cover the rest
+_THREADS = 256  # kThreads of the kernels
+_ILP = 2  # kIlp of the kernels
+_WARP_MAX_COLS = 1024  # softmax_xent_fwd: wider rows get a block each (as its launcher)
+_COL_TILE, _ROW_LANES = 32, 8  # bias_act_bwd's block
+_STORAGE = {"float16": "gg::cuda::half_t", "float32": "float", "float64": "double"}
 _extension = {"loaded": False, "module": None, "reason": ""}
-_compiled: dict = {}  # name (raw kernels: (name, dtype)) -> CuPy kernel object, built on first use
 
 
 # ---- gpugrad._cuda ------------------------------------------------------------------------------
@@ -45,8 +46,8 @@ def native_unavailable_reason() -> str:
     return _extension["reason"]
 
 
-def _ext(name: str, level, dtype, supported=_FLOAT_OK):
-    """gpugrad._cuda when kernel `name` should run there for this level and dtype, else None."""
+def extension(name: str, level):
+    """The _cuda function of kernel `name` for this level, or None for the NVRTC kernels."""
     if level == "cupy":
         return None
     module = native()
@@ -54,16 +55,7 @@ def _ext(name: str, level, dtype, supported=_FLOAT_OK):
         if level == "native":
             raise RuntimeError(f"{name}: kernel level 'native' forced but {_extension['reason']}")
         return None
-    return module if dtype.name in supported else None
-
-
-def _launch(function, *args) -> bool:
-    """Run an extension kernel on CuPy's current stream; False when it rejects the dtype."""
-    try:
-        function(*args, _cupy().cuda.get_current_stream().ptr)
-    except ValueError:  # "unsupported dtype": the CuPy kernel takes over
-        return False
-    return True
+    return getattr(module, name)
 
 
 def _cupy():
@@ -72,453 +64,259 @@ def _cupy():
     return cupy
 
 
-def _contiguous(a):
-    return a if a.flags.c_contiguous else _cupy().ascontiguousarray(a)
+def current_stream() -> int:
+    return _cupy().cuda.get_current_stream().ptr
 
 
-def _write_back(original, worked_on):
-    """Copy an in-place result made on a contiguous copy back into the caller's array."""
-    if worked_on is not original:
-        original[...] = worked_on
+@functools.lru_cache(maxsize=64)
+def _hyper_cached(values: bytes, device: int):
+    return _cupy().asarray(np.frombuffer(values, dtype=np.float64))
 
 
-# ---- CuPy kernels: the same math, compiled by CuPy (NVRTC) the first time each one runs ---------
-# Element code computes in W: float for float16 / float32 storage, double for float64.
-PREAMBLE = r"""
-template <typename S> struct gg_wide { typedef float type; };
-template <> struct gg_wide<double> { typedef double type; };
-
-template <typename W> __device__ __forceinline__ W gg_sigmoid(W x) {
-  // stable: exp only ever sees -|x|, so it cannot overflow
-  const W e = exp(-fabs(x));
-  return x >= (W)0 ? (W)1 / ((W)1 + e) : e / ((W)1 + e);
-}
-"""
-
-_W = "typedef gg_wide<T>::type W;\n"
-_ACT_FORWARD = {  # y from the pre-activation z
-    "identity": "z",
-    "relu": "(z < (W)0 ? (W)0 : z)",  # as torch: NaN and -0.0 pass through
-    "sigmoid": "gg_sigmoid(z)",
-    "tanh": "tanh(z)",
-}
-_ACT_BACKWARD = {  # gx from the output y and the upstream gradient g, both already in W
-    "identity": "gw",
-    "relu": "(yw <= (W)0 ? (W)0 : gw)",  # NaN passes the gradient, as torch
-    "sigmoid": "gw * yw * ((W)1 - yw)",
-    "tanh": "gw * ((W)1 - yw * yw)",
-}
-
-# name -> (in_params, out_params, operation) of a cupy.ElementwiseKernel
-ELEMENTWISE = {
-    "sigmoid_fwd": ("T x", "T y", _W + "y = (T)gg_sigmoid((W)x);"),
-    "sigmoid_bwd": ("T y, T g", "T gx",
-                    _W + "const W s = (W)y;\ngx = (T)((W)g * s * ((W)1 - s));"),
-    "tanh_fwd": ("T x", "T y", _W + "y = (T)tanh((W)x);"),
-    "tanh_bwd": ("T y, T g", "T gx",
-                 _W + "const W t = (W)y;\ngx = (T)((W)g * ((W)1 - t * t));"),
-    # i is the element's C-order index, the order in which relu_fwd packed the mask
-    "relu_bwd": ("T g, raw uint32 mask", "T gx",
-                 "gx = ((mask[i >> 5] >> (i & 31)) & 1u) ? g : (T)0;"),
-    "softmax_xent_bwd": (
-        "T x, raw int64 target, raw T lse, raw T scale, int64 cols", "T gx",
-        _W + "const ptrdiff_t row = i / cols;\n"
-        "const W p = exp((W)x - (W)lse[row]);\n"
-        "const W onehot = (i - row * cols) == target[row] ? (W)1 : (W)0;\n"
-        "gx = (T)((p - onehot) * (W)scale[row]);"),
-    "sgd_plain": (
-        "T g, float64 lr, float64 weight_decay", "T p",
-        _W + "W d = (W)g;\n"
-        "if (weight_decay != 0) d += (W)weight_decay * (W)p;\n"
-        "p = (T)((W)p - (W)lr * d);"),
-    "sgd_momentum": (
-        ("T g, float64 lr, float64 momentum, float64 one_minus_dampening, float64 weight_decay, "
-         "bool nesterov, bool first_step"), "T p, T buf",
-        _W + "W d = (W)g;\n"
-        "if (weight_decay != 0) d += (W)weight_decay * (W)p;\n"
-        "const W b = first_step ? d : (W)momentum * (W)buf + (W)one_minus_dampening * d;\n"
-        "buf = (T)b;\n"
-        "d = nesterov ? d + (W)momentum * b : b;\n"
-        "p = (T)((W)p - (W)lr * d);"),
-    # torch's evaluation order: step_size = lr / bc1, denom = sqrt(v) / sqrt(bc2) + eps
-    "adam_step": (
-        ("T g, float64 beta1, float64 one_minus_beta1, float64 beta2, float64 one_minus_beta2, "
-         "float64 eps, float64 weight_decay, float64 step_size, float64 bias_correction2_sqrt, "
-         "float64 decay_factor, bool decoupled"), "T p, T m, T v",
-        _W + "W grad = (W)g;\nW param = (W)p;\n"
-        "if (weight_decay != 0) {\n"
-        "  if (decoupled) param *= (W)decay_factor; else grad += (W)weight_decay * param;\n"
-        "}\n"
-        "const W m_new = (W)beta1 * (W)m + (W)one_minus_beta1 * grad;\n"
-        "const W v_new = (W)beta2 * (W)v + (W)one_minus_beta2 * grad * grad;\n"
-        "m = (T)m_new;\nv = (T)v_new;\n"
-        "p = (T)(param - (W)step_size * (m_new / (sqrt(v_new) / (W)bias_correction2_sqrt"
-        " + (W)eps)));"),
-}
-for _act in ACTIVATIONS:
-    ELEMENTWISE[f"bias_act_fwd_{_act}"] = (
-        "T x, T bias", "T y", _W + f"const W z = (W)x + (W)bias;\ny = (T){_ACT_FORWARD[_act]};")
-    ELEMENTWISE[f"bias_act_bwd_{_act}"] = (
-        "T y, T g", "T gx", _W + f"const W yw = (W)y;\nconst W gw = (W)g;\n"
-        f"gx = (T)({_ACT_BACKWARD[_act]});")
-
-# name -> CUDA source of a cupy.RawKernel (entry point gg_<name>); T / W are typedef'd in front.
-RAW = {
-    "relu_fwd": r"""
-extern "C" __global__ void gg_relu_fwd(const T* __restrict__ x, T* __restrict__ y,
-                                       unsigned int* __restrict__ mask, long long n) {
-  // a warp owns one mask word: lane j takes element 32 w + j and __ballot_sync packs the bits
-  const int lane = threadIdx.x & 31;
-  const long long words = (n + 31) >> 5;
-  const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
-  for (long long w = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5; w < words;
-       w += warps) {
-    const long long i = (w << 5) + lane;
-    bool active = false;
-    if (i < n) {
-      const T v = x[i];
-      active = !(v <= (T)0);     // x > 0 or NaN, as csrc/common/functors.h relu_active
-      y[i] = v < (T)0 ? (T)0 : v;  // NaN and -0.0 pass through, as torch.relu
-    }
-    const unsigned int bits = __ballot_sync(0xffffffffu, active);
-    if (lane == 0) mask[w] = bits;
-  }
-}
-""",
-    "softmax_xent_fwd": r"""
-__device__ __forceinline__ float gg_neg_inf(float) { return __int_as_float(0xff800000); }
-__device__ __forceinline__ double gg_neg_inf(double) {
-  return __longlong_as_double((long long)0xfff0000000000000ULL);
-}
-__device__ __forceinline__ float gg_nan(float) { return __int_as_float(0x7fc00000); }
-__device__ __forceinline__ double gg_nan(double) {
-  return __longlong_as_double((long long)0x7ff8000000000000ULL);
-}
-
-// one block per row: each thread keeps an online (max, sum of exp(x - max)) over its columns,
-// then the block merges the pairs; blockDim.x is a power of two <= 256
-extern "C" __global__ void gg_softmax_xent_fwd(const T* __restrict__ x,
-                                               const long long* __restrict__ target,
-                                               T* __restrict__ loss, T* __restrict__ lse,
-                                               long long rows, long long cols) {
-  __shared__ W shared_max[256];
-  __shared__ W shared_sum[256];
-  const W neg_inf = gg_neg_inf((W)0);
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* row = x + r * cols;
-    W row_max = neg_inf;
-    W sum = 0;
-    for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-      const W v = (W)row[c];
-      if (v > row_max) {
-        sum = sum * exp(row_max - v) + (W)1;  // rescale the running sum to the new max
-        row_max = v;
-      } else if (v != neg_inf) {
-        sum += exp(v - row_max);
-      }
-    }
-    shared_max[threadIdx.x] = row_max;
-    shared_sum[threadIdx.x] = sum;
-    __syncthreads();
-    for (unsigned int half = blockDim.x >> 1; half > 0; half >>= 1) {
-      if (threadIdx.x < half) {
-        const W m1 = shared_max[threadIdx.x], s1 = shared_sum[threadIdx.x];
-        const W m2 = shared_max[threadIdx.x + half], s2 = shared_sum[threadIdx.x + half];
-        const W m = m1 > m2 ? m1 : m2;
-        shared_max[threadIdx.x] = m;
-        // stable: both exponents are <= 0; two empty (-inf) halves stay an empty sum
-        shared_sum[threadIdx.x] = m == neg_inf ? s1 + s2 : s1 * exp(m1 - m) + s2 * exp(m2 - m);
-      }
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-      const W out = shared_max[0] + log(shared_sum[0]);
-      const long long t = target[r];
-      const W picked = (t >= 0 && t < cols) ? (W)row[t] : gg_nan((W)0);  // a bad target: NaN
-      lse[r] = (T)out;
-      loss[r] = (T)(out - picked);
-    }
-    __syncthreads();  // the next row reuses the shared arrays
-  }
-}
-""",
-}
-
-_C_TYPES = {"float32": ("float", "float"), "float64": ("double", "double")}
+def device_hyper(hyper: np.ndarray):
+    """An optimizer step's hyperparameters (a host float64 array) on the current GPU; repeated
+    values (SGD's, step after step) reuse one upload."""
+    return _hyper_cached(np.ascontiguousarray(hyper, dtype=np.float64).tobytes(),
+                         _cupy().cuda.Device().id)
 
 
-def raw_source(name: str, dtype_name: str) -> str:
-    """The full source of raw kernel `name` for float32 or float64 storage."""
-    storage, wide = _C_TYPES[dtype_name]
-    return f"typedef {storage} T;\ntypedef {wide} W;\n" + RAW[name]
-
-
-def _elementwise_kernel(name: str):
-    kernel = _compiled.get(name)
-    if kernel is None:
-        in_params, out_params, operation = ELEMENTWISE[name]
-        kernel = _compiled[name] = _cupy().ElementwiseKernel(
-            in_params, out_params, operation, name=f"gg_{name}", preamble=PREAMBLE)
-    return kernel
-
-
-def _raw_kernel(name: str, dtype_name: str):
-    key = (name, dtype_name)
-    kernel = _compiled.get(key)
-    if kernel is None:
-        kernel = _compiled[key] = _cupy().RawKernel(raw_source(name, dtype_name), f"gg_{name}")
-    return kernel
-
-
-def _on_cupy(name: str, run):
-    """Run a CuPy-kernel call; a kernel that fails to compile or load names itself."""
+# ---- NVRTC: the shipped kernels compiled at run time -------------------------------------------
+def include_dir() -> Path:
+    """The folder holding cuda/kernels.cuh and common/*.h: gpugrad/include in an installed
+    package (next to the compiled modules in an editable one), csrc/ in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    candidates = [package / "include", package.parent / "csrc"]
     try:
-        return run()
-    except Exception as exc:
-        compile_error = getattr(_cupy().cuda.compiler, "CompileException", ())
-        if isinstance(exc, (compile_error, RuntimeError, OSError)):
-            why = native_unavailable_reason() or "not used at this level or dtype"
-            raise RuntimeError(  # noqa: TRY004 - a failed kernel, not a wrong argument type
-                f"{name}: the CuPy fallback kernel failed ({type(exc).__name__}: {exc}); "
-                f"gpugrad._cuda: {why}"
-            ) from exc
-        raise
+        from gpugrad import _C
+
+        candidates.insert(1, Path(_C.__file__).resolve().parent / "include")
+    except ImportError:
+        pass
+    for folder in candidates:
+        if (folder / "cuda" / "kernels.cuh").is_file():
+            return folder
+    raise RuntimeError("gpugrad's CUDA kernel header (cuda/kernels.cuh) is not installed: looked "
+                       "in " + ", ".join(map(str, candidates)))
 
 
-def _elementwise(name: str, *args):
-    return _on_cupy(name, lambda: _elementwise_kernel(name)(*args))
+@functools.cache
+def _source() -> tuple[str, tuple[str, ...]]:
+    """The program NVRTC compiles and its options. CuPy's cache keys on the code and options,
+    not on included files, so the code carries a digest of the headers it includes."""
+    folder = include_dir()
+    digest = hashlib.sha256()
+    for header in sorted([*folder.glob("common/*.h"), folder / "cuda" / "kernels.cuh"]):
+        digest.update(header.read_bytes())
+    code = f'// gpugrad kernels {digest.hexdigest()[:16]}\n#include "cuda/kernels.cuh"\n'
+    return code, ("-std=c++17", f"-I{folder}")
 
 
-def _work_dtype(dtype):
-    """The storage the raw kernels run in: float32 / float64 as given, anything else in float32."""
-    return dtype if dtype.name in _FLOAT_OK else np.dtype(np.float32)
+@functools.cache
+def _module():
+    """Every instantiation the launchers below can ask for, compiled as one module on first use
+    (one NVRTC run of a few seconds, then CuPy's on-disk cache)."""
+    code, options = _source()
+    expressions = tuple(e for names in name_expressions().values() for e in names)
+    return _cupy().RawModule(code=code, options=options, name_expressions=expressions)
 
 
-def _blocks(threads: int) -> int:
-    return max(1, min((threads + _RAW_BLOCK - 1) // _RAW_BLOCK, _RAW_MAX_BLOCKS))
+class _Templates:
+    """The template instantiations one launcher chooses between: `pattern` with {s} (the storage
+    type), {w} (a vector width: the dtype's 16-byte pack or 1) and the placeholders given as
+    choices."""
+
+    def __init__(self, pattern: str, **choices):
+        self.pattern, self.choices = pattern, choices
+
+    def expressions(self, storage: str, width: int) -> list[str]:
+        combos = [{"s": storage}]
+        for key, values in {**({"w": (width, 1)} if "{w}" in self.pattern else {}),
+                            **self.choices}.items():
+            combos = [{**c, key: v} for c in combos for v in values]
+        return [self.pattern.format(**c) for c in combos]
+
+    def __call__(self, storage: str, width: int, **picked):
+        expression = self.pattern.format(s=storage, **picked)
+        try:
+            return _module().get_function(expression)
+        except Exception as exc:
+            compile_error = getattr(_cupy().cuda.compiler, "CompileException", ())
+            if isinstance(exc, (compile_error, RuntimeError, OSError)):
+                why = native_unavailable_reason() or "not used at this level"
+                raise RuntimeError(
+                    f"{expression}: the NVRTC build of gpugrad's kernels failed "
+                    f"({type(exc).__name__}: {exc}); gpugrad._cuda: {why}") from exc
+            raise
 
 
-# ---- sigmoid / tanh ------------------------------------------------------------------------------
-def _map(name: str, level, *arrays):
-    """out = f(arrays) elementwise by kernel `name`: the extension's when it takes this dtype,
-    else the CuPy kernel of the same name. The arrays share one shape and dtype."""
-    first = arrays[0]
-    if (ext := _ext(name, level, first.dtype, _HALF_OK)) is not None:
-        arrays = [_contiguous(a) for a in arrays]
-        out = _cupy().empty(first.shape, dtype=first.dtype)
-        if _launch(getattr(ext, name), *(a.data.ptr for a in arrays), out.data.ptr, first.size,
-                   first.dtype.name):
-            return out
-    return _elementwise(name, *arrays)
+@functools.cache
+def _resident_blocks(device: int) -> int:
+    """Blocks of _THREADS that fit on the GPU at once (the launchers' grid-stride cap)."""
+    props = _cupy().cuda.runtime.getDeviceProperties(device)
+    return max(1, props["multiProcessorCount"] * (props["maxThreadsPerMultiProcessor"] // _THREADS))
 
 
-def sigmoid_fwd(x, level=None):
-    """y = 1 / (1 + exp(-x)), stable for any x."""
-    return _map("sigmoid_fwd", level, x)
+def _limit() -> int:
+    return _resident_blocks(_cupy().cuda.Device().id)
 
 
-def sigmoid_bwd(y, g, level=None):
-    """gx = g * y * (1 - y), from the sigmoid's output y."""
-    if g.dtype != y.dtype:
-        return g * y * (1 - y)  # mixed dtypes promote as the reference does
-    if g.shape != y.shape:
-        return _elementwise("sigmoid_bwd", y, g)  # broadcasting: the CuPy kernel does it
-    return _map("sigmoid_bwd", level, y, g)
+def _grid(units: int) -> tuple[int]:
+    """Blocks of _THREADS for `units` thread work items, capped (grid-stride loops do the rest)."""
+    return (max(1, min(-(-units // _THREADS), _limit())),)
 
 
-def tanh_fwd(x, level=None):
-    """y = tanh(x)."""
-    return _map("tanh_fwd", level, x)
+def _aligned(*arrays) -> bool:
+    return all(a.data.ptr % 16 == 0 for a in arrays)
 
 
-def tanh_bwd(y, g, level=None):
-    """gx = g * (1 - y**2), from tanh's output y."""
-    if g.dtype != y.dtype:
-        return g * (1 - y * y)
-    if g.shape != y.shape:
-        return _elementwise("tanh_bwd", y, g)
-    return _map("tanh_bwd", level, y, g)
+def _n(value) -> np.int64:
+    return np.int64(value)  # CuPy passes a Python int as 32 bits in some versions
 
 
-# ---- relu with a bit-packed mask -----------------------------------------------------------------
-def relu_fwd(x, level=None):
-    """(y, mask): y = 0 where x < 0 else x; mask: uint32 words, bit j of word w set unless
-    x.ravel()[32w+j] <= 0 (NaN passes the gradient)."""
-    cp = _cupy()
-    x = _contiguous(x)
-    n = x.size
-    mask = cp.empty((n + 31) // 32, dtype=np.uint32)
-    if (ext := _ext("relu_fwd", level, x.dtype, _HALF_OK)) is not None:
-        y = cp.empty(x.shape, dtype=x.dtype)
-        if _launch(ext.relu_fwd, x.data.ptr, y.data.ptr, mask.data.ptr, n, x.dtype.name):
-            return y, mask
-    work = _work_dtype(x.dtype)
-    xw = x.astype(work, copy=False)
-    yw = cp.empty(x.shape, dtype=work)
-    if n:
-        kernel = _raw_kernel("relu_fwd", work.name)
-        threads = mask.size * 32
-        _on_cupy("relu_fwd", lambda: kernel(
-            (_blocks(threads),), (_RAW_BLOCK,), (xw, yw, mask, np.int64(n))))
-    return yw.astype(x.dtype, copy=False), mask
-
-
-def relu_bwd(g, mask, level=None):
-    """gx = g where the saved bit is set, else 0."""
-    g = _contiguous(g)
-    mask = _contiguous(mask)
-    if (ext := _ext("relu_bwd", level, g.dtype, _HALF_OK)) is not None:
-        gx = _cupy().empty(g.shape, dtype=g.dtype)
-        if _launch(ext.relu_bwd, g.data.ptr, mask.data.ptr, gx.data.ptr, g.size, g.dtype.name):
-            return gx
-    return _elementwise("relu_bwd", g, mask)
-
-
-# ---- bias + activation ---------------------------------------------------------------------------
-def _act_code(name: str, act: str) -> int:
-    if act not in ACTIVATIONS:
-        raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {act!r}")
-    return ACTIVATIONS[act]
-
-
-def bias_act_fwd(x, bias, act, level=None):
-    """y = act(x + bias) for a (rows, cols) x and a (cols,) bias."""
-    code = _act_code("bias_act_fwd", act)
-    if bias.dtype != x.dtype:
-        bias = bias.astype(x.dtype)
-    fits = x.ndim == 2 and bias.shape == x.shape[1:]
-    if fits and (ext := _ext("bias_act_fwd", level, x.dtype)) is not None:
-        x, bias = _contiguous(x), _contiguous(bias)
-        y = _cupy().empty(x.shape, dtype=x.dtype)
-        rows, cols = x.shape
-        if _launch(ext.bias_act_fwd, x.data.ptr, bias.data.ptr, y.data.ptr, rows, cols, code,
-                   x.dtype.name):
-            return y
-    return _elementwise(f"bias_act_fwd_{act}", x, bias)
-
-
-def bias_act_bwd(y, g, act, level=None):
-    """(gx, gbias): gx = g * act'(from y), gbias = gx summed over rows."""
-    code = _act_code("bias_act_bwd", act)
-    if g.dtype != y.dtype:
-        g = g.astype(y.dtype)
-    fits = y.ndim == 2 and g.shape == y.shape
-    if fits and (ext := _ext("bias_act_bwd", level, y.dtype)) is not None:
-        cp = _cupy()
-        y, g = _contiguous(y), _contiguous(g)
-        rows, cols = y.shape
-        gx = cp.empty(y.shape, dtype=y.dtype)
-        gbias = cp.empty(cols, dtype=y.dtype)
-        if _launch(ext.bias_act_bwd, y.data.ptr, g.data.ptr, gx.data.ptr, gbias.data.ptr, rows,
-                   cols, code, y.dtype.name):
-            return gx, gbias
-    gx = _elementwise(f"bias_act_bwd_{act}", y, g)
-    sum_dtype = np.float32 if gx.dtype == np.float16 else gx.dtype
-    return gx, gx.sum(axis=0, dtype=sum_dtype).astype(gx.dtype, copy=False)
-
-
-# ---- softmax cross-entropy rows ------------------------------------------------------------------
-def _check_rows(name: str, x):
-    if x.ndim != 2:
-        raise ValueError(f"{name}: expected (rows, classes) logits, got shape {tuple(x.shape)}")
-    if x.shape[0] > 0 and x.shape[1] == 0:
-        raise ValueError(f"{name}: logits of shape {tuple(x.shape)} have no classes")
-
-
-def softmax_xent_fwd(x, target, level=None):
-    """(loss, lse) per row of a (rows, cols) x with int64 targets: loss = lse - x[target]."""
-    _check_rows("softmax_xent_fwd", x)
-    cp = _cupy()
-    x = _contiguous(x)
-    target = _contiguous(target.astype(np.int64, copy=False))
-    rows, cols = x.shape
-    if (ext := _ext("softmax_xent_fwd", level, x.dtype)) is not None:
-        loss = cp.empty(rows, dtype=x.dtype)
-        lse = cp.empty(rows, dtype=x.dtype)
-        if _launch(ext.softmax_xent_fwd, x.data.ptr, target.data.ptr, loss.data.ptr, lse.data.ptr,
-                   rows, cols, x.dtype.name):
-            return loss, lse
-    work = _work_dtype(x.dtype)
-    xw = x.astype(work, copy=False)
-    loss = cp.empty(rows, dtype=work)
-    lse = cp.empty(rows, dtype=work)
-    if rows:
-        threads = 32
-        while threads < min(cols, _RAW_BLOCK):
-            threads *= 2
-        kernel = _raw_kernel("softmax_xent_fwd", work.name)
-        _on_cupy("softmax_xent_fwd", lambda: kernel(
-            (min(rows, _RAW_MAX_BLOCKS),), (threads,),
-            (xw, target, loss, lse, np.int64(rows), np.int64(cols))))
-    return loss.astype(x.dtype, copy=False), lse.astype(x.dtype, copy=False)
-
-
-def softmax_xent_bwd(x, target, lse, scale, level=None):
-    """gx = (softmax(x) - onehot(target)) * scale[:, None]."""
-    _check_rows("softmax_xent_bwd", x)
-    cp = _cupy()
-    rows, cols = x.shape
-    target = target.astype(np.int64, copy=False)
-    lse = lse.astype(x.dtype, copy=False)
-    scale = cp.broadcast_to(scale.astype(x.dtype, copy=False), (rows,))
-    if (ext := _ext("softmax_xent_bwd", level, x.dtype)) is not None:
-        x, target, lse, scale = (_contiguous(a) for a in (x, target, lse, scale))
-        gx = cp.empty(x.shape, dtype=x.dtype)
-        if _launch(ext.softmax_xent_bwd, x.data.ptr, target.data.ptr, lse.data.ptr, scale.data.ptr,
-                   gx.data.ptr, rows, cols, x.dtype.name):
-            return gx
-    return _elementwise("softmax_xent_bwd", x, target, lse, scale, cols)
-
-
-# ---- fused optimizer steps (in place) ------------------------------------------------------------
-def _grad_like(p, g):
-    """g as p's dtype and shape (the kernels read one gradient element per parameter element)."""
-    if g.dtype != p.dtype:
-        g = g.astype(p.dtype)
-    if g.shape != p.shape:
-        g = _cupy().broadcast_to(g, p.shape)
-    return g
-
-
-def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step, level=None):
-    """torch.optim.SGD's update of one parameter in one pass (buf: momentum buffer or None)."""
-    if momentum and buf is None:
-        raise ValueError("sgd_step: momentum != 0 needs a momentum buffer")
-    g = _grad_like(p, g)
-    if (ext := _ext("sgd_step", level, p.dtype)) is not None:
-        p_c, g_c = _contiguous(p), _contiguous(g)
-        buf_c = None if not momentum else _contiguous(buf)
-        if _launch(ext.sgd_step, p_c.data.ptr, g_c.data.ptr, 0 if buf_c is None else buf_c.data.ptr,
-                   p.size, float(lr), float(momentum), float(dampening), float(weight_decay),
-                   bool(nesterov), bool(first_step), p.dtype.name):
-            _write_back(p, p_c)
-            if buf_c is not None:
-                _write_back(buf, buf_c)
-            return
-    if not momentum:
-        _elementwise("sgd_plain", g, float(lr), float(weight_decay), p)
+def launch_nvrtc(kernel, launch, dtype) -> None:
+    """Run `kernel` (kernels.Kernel) on its Launch (arrays, sizes and scalars in the native
+    kernel's order) through the NVRTC-compiled templates, as its .cu launcher would."""
+    storage, width = _STORAGE[dtype.name], 16 // dtype.itemsize
+    if kernel.inputs:
+        _map(kernel, launch, storage, width)
     else:
-        _elementwise("sgd_momentum", g, float(lr), float(momentum), 1.0 - float(dampening),
-                     float(weight_decay), bool(nesterov), bool(first_step), p, buf)
+        _LAUNCHERS[kernel.name][0](launch, storage, width)
 
 
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2,
-              decoupled, level=None):
-    """torch.optim.Adam (decoupled=False) / AdamW (True) update of one parameter in one pass."""
-    g = _grad_like(p, g)
-    if (ext := _ext("adam_step", level, p.dtype)) is not None:
-        p_c, g_c, m_c, v_c = (_contiguous(a) for a in (p, g, m, v))
-        if _launch(ext.adam_step, p_c.data.ptr, g_c.data.ptr, m_c.data.ptr, v_c.data.ptr, p.size,
-                   float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-                   float(bias_correction1), float(bias_correction2), bool(decoupled),
-                   p.dtype.name):
-            for original, worked_on in ((p, p_c), (m, m_c), (v, v_c)):
-                _write_back(original, worked_on)
-            return
-    _elementwise("adam_step", g, float(beta1), 1.0 - float(beta1), float(beta2),
-                 1.0 - float(beta2), float(eps), float(weight_decay),
-                 float(lr) / float(bias_correction1), math.sqrt(float(bias_correction2)),
-                 1.0 - float(lr) * float(weight_decay), bool(decoupled), p, m, v)
+def _map_templates(kernel) -> _Templates:
+    functor = "".join(part.capitalize() for part in kernel.name.split("_"))  # silu_bwd: SiluBwd
+    return _Templates(f"gg::cuda::map{kernel.inputs}_kernel<{{w}}, {{s}}, gg::{functor}>")
+
+
+def _map(kernel, launch, storage, width):
+    (n,) = launch.sizes
+    if n == 0:
+        return
+    w = width if _aligned(*launch.arrays) else 1
+    function = _map_templates(kernel)(storage, width, w=w)
+    function(_grid(-(-(n // w) // _ILP)), (_THREADS,), (*launch.arrays, _n(n)))
+
+
+_RELU_FWD = _Templates("gg::cuda::relu_fwd_kernel<{w}, {s}>")
+_RELU_BWD = _Templates("gg::cuda::relu_bwd_kernel<{w}, {s}>")
+_BIAS_ACT_FWD = _Templates("gg::cuda::bias_act_fwd_kernel<{act}, {w}, {s}>", act=range(4))
+_BIAS_ACT_BWD = _Templates("gg::cuda::bias_act_bwd_kernel<{act}, {s}>", act=range(4))
+_XENT_FWD = _Templates("gg::cuda::softmax_xent_fwd_kernel<{warp}, {s}>", warp=("true", "false"))
+_XENT_BWD = _Templates("gg::cuda::softmax_xent_bwd_kernel<{w}, {s}>")
+_SGD = _Templates("gg::cuda::sgd_kernel<{momentum}, {w}, {s}>", momentum=("true", "false"))
+_ADAM = _Templates("gg::cuda::adam_kernel<{w}, {s}>")
+
+
+def _relu_fwd(launch, storage, width):
+    x, y, mask = launch.arrays
+    (n,) = launch.sizes
+    if n:
+        w = width if _aligned(x, y) else 1
+        _RELU_FWD(storage, width, w=w)(_grid(n // w), (_THREADS,), (x, y, mask, _n(n)))
+
+
+def _relu_bwd(launch, storage, width):
+    g, mask, gx = launch.arrays
+    (n,) = launch.sizes
+    if n:
+        w = width if _aligned(g, gx) else 1
+        _RELU_BWD(storage, width, w=w)(_grid(-(-(n // w) // _ILP)), (_THREADS,),
+                                       (g, mask, gx, _n(n)))
+
+
+def _bias_act_fwd(launch, storage, width):
+    x, bias, y = launch.arrays
+    rows, cols = launch.sizes
+    (act,) = launch.scalars
+    total = rows * cols
+    if total:
+        w = width if cols % width == 0 and _aligned(x, bias, y) else 1
+        _BIAS_ACT_FWD(storage, width, act=act, w=w)(
+            _grid(-(-(total // w) // _ILP)), (_THREADS,), (x, bias, y, _n(total), _n(cols)))
+
+
+def _bias_act_bwd(launch, storage, width):
+    y, g, gx, gbias = launch.arrays
+    rows, cols = launch.sizes
+    (act,) = launch.scalars
+    if cols == 0:
+        return
+    col_tiles = -(-cols // _COL_TILE)
+    # as the launcher: more block rows only while the GPU has room and each lane gets a few rows
+    row_blocks = max(1, min(_limit() // col_tiles, -(-rows // (_ROW_LANES * 4)), 65535))
+    accumulate = row_blocks > 1
+    if accumulate:
+        gbias.fill(0)  # block rows add their shares into it
+    _BIAS_ACT_BWD(storage, width, act=act)(
+        (col_tiles, row_blocks), (_COL_TILE, _ROW_LANES),
+        (y, g, gx, gbias, _n(rows), _n(cols), np.bool_(accumulate)))
+
+
+def _softmax_xent_fwd(launch, storage, width):
+    x, target, loss, lse = launch.arrays
+    rows, cols = launch.sizes
+    if rows:
+        warp_per_row = cols <= _WARP_MAX_COLS
+        blocks = min(-(-rows // (_THREADS // 32)) if warp_per_row else rows, _limit())
+        _XENT_FWD(storage, width, warp="true" if warp_per_row else "false")(
+            (blocks,), (_THREADS,), (x, target, loss, lse, _n(rows), _n(cols)))
+
+
+def _softmax_xent_bwd(launch, storage, width):
+    x, target, lse, scale, gx = launch.arrays
+    rows, cols = launch.sizes
+    total = rows * cols
+    if total:
+        w = width if cols % width == 0 and _aligned(x, gx) else 1
+        _XENT_BWD(storage, width, w=w)(_grid(-(-(total // w) // _ILP)), (_THREADS,),
+                                       (x, target, lse, scale, gx, _n(total), _n(cols)))
+
+
+def _sgd_step(launch, storage, width):
+    p, g, buf, hyper = launch.arrays
+    (n,) = launch.sizes
+    if n:
+        momentum = buf is not None
+        buf = buf if momentum else p  # never read without momentum: a real pointer all the same
+        w = width if _aligned(p, g, buf) else 1
+        _SGD(storage, width, momentum=str(momentum).lower(), w=w)(
+            _grid(-(-n // w)), (_THREADS,), (p, g, buf, hyper, _n(n)))
+
+
+def _adam_step(launch, storage, width):
+    p, g, m, v, hyper = launch.arrays
+    (n,) = launch.sizes
+    if n:
+        w = width if _aligned(p, g, m, v) else 1
+        _ADAM(storage, width, w=w)(_grid(-(-n // w)), (_THREADS,), (p, g, m, v, hyper, _n(n)))
+
+
+# The kernels with launchers of their own (csrc/cuda/*.cu) and the templates each picks from;
+# every other kernel is a map.
+_LAUNCHERS = {
+    "relu_fwd": (_relu_fwd, _RELU_FWD),
+    "relu_bwd": (_relu_bwd, _RELU_BWD),
+    "bias_act_fwd": (_bias_act_fwd, _BIAS_ACT_FWD),
+    "bias_act_bwd": (_bias_act_bwd, _BIAS_ACT_BWD),
+    "softmax_xent_fwd": (_softmax_xent_fwd, _XENT_FWD),
+    "softmax_xent_bwd": (_softmax_xent_bwd, _XENT_BWD),
+    "sgd_step": (_sgd_step, _SGD),
+    "adam_step": (_adam_step, _ADAM),
+}
+
+
+def name_expressions() -> dict[tuple[str, str], list[str]]:
+    """(kernel, dtype) -> every template instantiation its launcher can compile; the tests hand
+    them all to NVRTC, also on machines without a GPU."""
+    from gpugrad.backend import kernels
+
+    table = {}
+    for name, entry in kernels.KERNELS.items():
+        templates = _map_templates(entry) if entry.inputs else _LAUNCHERS[name][1]
+        for dtype in ("float32", "float64") + (("float16",) if entry.half else ()):
+            width = 16 // np.dtype(dtype).itemsize
+            table[name, dtype] = templates.expressions(_STORAGE[dtype], width)
+    return table
 
 
 # ---- helpers with no fused kernel ----------------------------------------------------------------

@@ -1,14 +1,25 @@
-"""Kernel dispatch: one name -> CUDA extension | CuPy kernel | C++ CPU kernel | array reference.
+"""Every fused kernel, declared once, and the one dispatcher that runs it.
 
-Every kernel has a reference written with the array module `xp` (NumPy or CuPy): it is the
-fallback and the test oracle. CPU arrays go to gpugrad._C when it is built (and the array is
-large enough to pay for the call), CuPy arrays to gpugrad.backend.cuda_kernels (which picks
-gpugrad._cuda, else a CuPy RawKernel). `use("reference" | "native" | "cupy")` forces a level.
+A kernel is a function here whose body says which arrays, sizes and scalars the native kernel
+of the same name takes (in the order of csrc/common/kernel_list.h) and what it returns; the
+@kernel decorator adds its array reference (written with `xp`, NumPy or CuPy: the fallback and
+the test oracle) and the dispatch, best level first:
+
+  "native"     gpugrad._cuda for CuPy arrays; gpugrad._C for NumPy arrays big enough to pay;
+  "cupy"       for CuPy arrays when _cuda is not built: the same CUDA kernels, compiled from the
+               shipped header by NVRTC through CuPy (cuda_kernels.py);
+  "reference"  the xp code.
+
+`use(level)` forces one (the tests run every level against the reference). A body returns None
+when the native kernels cannot take these arguments (mixed dtypes, broadcasting, a strided
+in-place target...): the reference runs then.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,6 +28,7 @@ from gpugrad.backend import device_guard, xp_of
 LEVELS = ("native", "cupy", "reference")
 NATIVE_MIN_SIZE = 2048  # below this the C++ call costs more than NumPy's own loop
 _state = {"forced": os.environ.get("GPUGRAD_KERNELS") or None, "C": None, "C_loaded": False}
+KERNELS: dict[str, "Kernel"] = {}
 
 
 @contextlib.contextmanager
@@ -53,92 +65,172 @@ def native_cuda():
     return cuda_kernels.native()
 
 
-def _cpu_native(*arrays):
-    """gpugrad._C when it should run these (float32/64) arrays, else None."""
-    forced = _state["forced"]
-    if forced == "reference":
+def kernel_names() -> list[str]:
+    """The fused kernels, as the native modules name them."""
+    return list(KERNELS)
+
+
+class Launch:
+    """One native call: `arrays` in the kernel's parameter order (None: a null pointer), then
+    `sizes` and `scalars`; `result` is what the Python function returns."""
+
+    __slots__ = ("arrays", "sizes", "scalars", "result")
+
+    def __init__(self, arrays, sizes, result=None, scalars=()):
+        self.arrays, self.sizes, self.scalars, self.result = arrays, sizes, scalars, result
+
+
+class Kernel:
+    """A fused kernel: its name, Launch builder, reference, float16 support (CUDA) and, for an
+    elementwise map, its number of inputs."""
+
+    def __init__(self, name: str, build: Callable, reference: Callable, half: bool, inputs=0):
+        self.name, self.build, self.reference = name, build, reference
+        self.half, self.inputs = half, inputs
+
+    def __call__(self, *args):
+        first = args[0]
+        forced = _state["forced"]
+        if isinstance(first, np.ndarray):
+            if forced == "reference":
+                return self.reference(*args)
+            C = native_cpu()
+            if C is None:
+                if forced == "native":
+                    raise RuntimeError(f"{self.name}: kernel level 'native' forced but gpugrad._C "
+                                       "is not built")
+                return self.reference(*args)
+            if first.dtype.kind != "f" or first.dtype.itemsize < 4 or (
+                    forced != "native" and first.size < NATIVE_MIN_SIZE):
+                return self.reference(*args)
+            launch = self.build(np, *args)
+            if launch is None:
+                return self.reference(*args)
+            getattr(C, self.name)(*_pointers(launch, _host_pointer), first.dtype.name)
+            return launch.result
+        with device_guard(first):  # a CuPy array: run on its GPU
+            return self._on_gpu(args, forced)
+
+    def _on_gpu(self, args, forced):
+        from gpugrad.backend import cuda_kernels
+
+        dtype = args[0].dtype
+        if forced == "reference" or dtype.kind != "f" or (dtype.itemsize == 2 and not self.half):
+            return self._reference_on_gpu(args)
+        launch = self.build(xp_of(args[0]), *args)
+        if launch is None:
+            return self._reference_on_gpu(args)
+        stream = cuda_kernels.current_stream()
+        extension = cuda_kernels.extension(self.name, forced)
+        if extension is not None:
+            extension(*_pointers(launch, _device_pointer), dtype.name, stream)
+        else:
+            cuda_kernels.launch_nvrtc(self, launch, dtype)
+        return launch.result
+
+    def _reference_on_gpu(self, args):
+        """The reference, computing float16 (CUDA only) in float32 as the kernels and torch do."""
+        if not self.half or not any(getattr(a, "dtype", None) == np.float16 for a in args):
+            return self.reference(*args)
+        wide = [a.astype(np.float32) if getattr(a, "dtype", None) == np.float16 else a for a in args]
+        result = self.reference(*wide)
+        narrow = lambda r: r.astype(np.float16) if r.dtype == np.float32 else r  # noqa: E731
+        return tuple(map(narrow, result)) if isinstance(result, tuple) else narrow(result)
+
+
+def _host_pointer(a) -> int:
+    return 0 if a is None else a.__array_interface__["data"][0]
+
+
+def _device_pointer(a) -> int:
+    return 0 if a is None else a.data.ptr
+
+
+def _pointers(launch: Launch, pointer) -> list:
+    return [*map(pointer, launch.arrays), *launch.sizes, *launch.scalars]
+
+
+def kernel(reference: Callable, half: bool = False):
+    """Declare the fused kernel named like the decorated Launch builder (see the module doc);
+    half: the native kernel also takes float16 (CUDA)."""
+
+    def declare(build):
+        entry = Kernel(build.__name__, build, reference, half)
+        KERNELS[entry.name] = entry
+        functools.update_wrapper(entry, build)
+        return entry
+
+    return declare
+
+
+def _contiguous(xp, *arrays):
+    return [xp.ascontiguousarray(a) for a in arrays]
+
+
+def _same(first, *others) -> bool:
+    """The others have first's shape and dtype (the native kernels neither broadcast nor cast)."""
+    return all(o.shape == first.shape and o.dtype == first.dtype for o in others)
+
+
+# ---- elementwise maps: y = f(x), or gx = f'(a, g) for a backward ------------------------------
+def _map(xp, *inputs):
+    if not _same(*inputs):
         return None
-    C = native_cpu()
-    if C is None:
-        if forced == "native":
-            raise RuntimeError("kernel level 'native' forced but gpugrad._C is not built")
-        return None
-    if arrays[0].dtype not in (np.float32, np.float64):
-        return None
-    if forced != "native" and arrays[0].size < NATIVE_MIN_SIZE:
-        return None
-    return C
+    inputs = _contiguous(xp, *inputs)
+    out = xp.empty_like(inputs[0])
+    return Launch((*inputs, out), (out.size,), out)
 
 
-def _cuda(x):
-    """The cuda_kernels module when x is a CuPy array and a GPU level applies, else None."""
-    if isinstance(x, np.ndarray) or _state["forced"] == "reference":
-        return None
-    from gpugrad.backend import cuda_kernels
-
-    return cuda_kernels
-
-
-def _ptr(a) -> int:
-    return a.__array_interface__["data"][0]
-
-
-def _c(a):
-    return np.ascontiguousarray(a)
-
-
-# ---- sigmoid / tanh ---------------------------------------------------------------------
-def sigmoid_fwd(x):
+def sigmoid_reference(x):
     """y = 1 / (1 + exp(-x)), never exponentiating a large positive number."""
-    if (cu := _cuda(x)) is not None:
-        return cu.sigmoid_fwd(x, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x = _c(x)
-        y = np.empty_like(x)
-        C.sigmoid_fwd(_ptr(x), _ptr(y), x.size, x.dtype.name)
-        return y
-    return sigmoid_fwd_reference(x)
-
-
-def sigmoid_fwd_reference(x):
     xp = xp_of(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def sigmoid_bwd(y, g):
-    """gx = g * y * (1 - y), from the sigmoid's output y."""
-    if (cu := _cuda(y)) is not None:
-        return cu.sigmoid_bwd(y, g, _state["forced"])
-    if (C := _cpu_native(y)) is not None and g.shape == y.shape and g.dtype == y.dtype:
-        y, g = _c(y), _c(g)
-        gx = np.empty_like(y)
-        C.sigmoid_bwd(_ptr(y), _ptr(g), _ptr(gx), y.size, y.dtype.name)
-        return gx
-    return g * y * (1 - y)
+def silu_reference(x):
+    return x * sigmoid_reference(x)
 
 
-def tanh_fwd(x):
-    if (cu := _cuda(x)) is not None:
-        return cu.tanh_fwd(x, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x = _c(x)
-        y = np.empty_like(x)
-        C.tanh_fwd(_ptr(x), _ptr(y), x.size, x.dtype.name)
-        return y
-    return xp_of(x).tanh(x)
+def silu_backward_reference(x, g):
+    s = sigmoid_reference(x)
+    return g * (s * (1 + x * (1 - s)))
 
 
-def tanh_bwd(y, g):
-    """gx = g * (1 - y**2), from tanh's output y."""
-    if (cu := _cuda(y)) is not None:
-        return cu.tanh_bwd(y, g, _state["forced"])
-    if (C := _cpu_native(y)) is not None and g.shape == y.shape and g.dtype == y.dtype:
-        y, g = _c(y), _c(g)
-        gx = np.empty_like(y)
-        C.tanh_bwd(_ptr(y), _ptr(g), _ptr(gx), y.size, y.dtype.name)
-        return gx
-    return g * (1 - y * y)
+def gelu_reference(x):
+    return x * _normal_cdf(x)
+
+
+def gelu_backward_reference(x, g):
+    xp = xp_of(x)
+    pdf = xp.exp(-0.5 * x * x) * x.dtype.type(0.3989422804014327)
+    return g * (_normal_cdf(x) + x * pdf)
+
+
+def _normal_cdf(x):
+    return 0.5 * (1 + erf(x * x.dtype.type(0.7071067811865476)))
+
+
+def map_kernel(name: str, inputs: int, reference: Callable, doc: str) -> Kernel:
+    """Declare an elementwise map out = f(in...) of csrc/common/kernel_list.h's GG_MAP_KERNELS
+    (its functor in functors.h is `name` in CamelCase: sigmoid_fwd -> SigmoidFwd)."""
+    entry = KERNELS[name] = Kernel(name, _map, reference, half=True, inputs=inputs)
+    entry.__doc__ = doc
+    return entry
+
+
+sigmoid_fwd = map_kernel("sigmoid_fwd", 1, sigmoid_reference, "y = 1 / (1 + exp(-x)), stable.")
+sigmoid_bwd = map_kernel("sigmoid_bwd", 2, lambda y, g: g * y * (1 - y),
+                         "gx = g * y * (1 - y), from the sigmoid's output y.")
+tanh_fwd = map_kernel("tanh_fwd", 1, lambda x: xp_of(x).tanh(x), "y = tanh(x).")
+tanh_bwd = map_kernel("tanh_bwd", 2, lambda y, g: g * (1 - y * y),
+                      "gx = g * (1 - y**2), from tanh's output y.")
+silu_fwd = map_kernel("silu_fwd", 1, silu_reference, "y = x * sigmoid(x).")
+silu_bwd = map_kernel("silu_bwd", 2, silu_backward_reference,
+                      "gx = g * s * (1 + x (1 - s)), s = sigmoid(x), from SiLU's input x.")
+gelu_fwd = map_kernel("gelu_fwd", 1, gelu_reference, "y = x * Phi(x), Phi the normal CDF.")
+gelu_bwd = map_kernel("gelu_bwd", 2, gelu_backward_reference,
+                      "gx = g * (Phi(x) + x phi(x)), from GELU's input x.")
 
 
 # ---- relu with a bit-packed mask ------------------------------------------------------------
@@ -146,19 +238,9 @@ def mask_words(n: int) -> int:
     return (n + 31) // 32
 
 
-def relu_fwd(x):
-    """(y, mask): y = 0 where x < 0 else x (NaN and -0.0 pass through, as torch.relu); mask =
-    uint32 words, bit j of word w set unless x[32w+j] <= 0 (so set for NaN: torch passes the
-    gradient there)."""
-    if (cu := _cuda(x)) is not None:
-        return cu.relu_fwd(x, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x = _c(x)
-        y = np.empty_like(x)
-        mask = np.empty(mask_words(x.size), dtype=np.uint32)
-        C.relu_fwd(_ptr(x), _ptr(y), _ptr(mask), x.size, x.dtype.name)
-        return y, mask
-    return relu_fwd_reference(x)
+def relu_reference(x):
+    """0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as in torch."""
+    return xp_of(x).where(x < 0, x.dtype.type(0), x)
 
 
 def relu_fwd_reference(x):
@@ -170,11 +252,6 @@ def relu_fwd_reference(x):
     return relu_reference(x), words.view(xp.uint32)
 
 
-def relu_reference(x):
-    """0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as in torch."""
-    return xp_of(x).where(x < 0, x.dtype.type(0), x)
-
-
 def relu_mask_bits(mask, shape):
     """The boolean mask (not x <= 0) unpacked from its words."""
     xp = xp_of(mask)
@@ -182,51 +259,42 @@ def relu_mask_bits(mask, shape):
     return xp.unpackbits(mask.view(xp.uint8), bitorder="little")[:n].reshape(shape).astype(bool)
 
 
-def relu_bwd(g, mask):
+@kernel(relu_fwd_reference, half=True)
+def relu_fwd(xp, x):
+    """(y, mask): y = 0 where x < 0 else x (NaN and -0.0 pass through, as torch.relu); mask =
+    uint32 words, bit j of word w set unless x[32w+j] <= 0 (so set for NaN: torch passes the
+    gradient there)."""
+    (x,) = _contiguous(xp, x)
+    y = xp.empty_like(x)
+    mask = xp.empty(mask_words(x.size), dtype=np.uint32)
+    return Launch((x, y, mask), (x.size,), (y, mask))
+
+
+@kernel(lambda g, mask: xp_of(g).where(relu_mask_bits(mask, g.shape), g, 0).astype(g.dtype, copy=False),
+        half=True)
+def relu_bwd(xp, g, mask):
     """gx = g where the saved bit is set, else 0."""
-    if (cu := _cuda(g)) is not None:
-        return cu.relu_bwd(g, mask, _state["forced"])
-    if (C := _cpu_native(g)) is not None:
-        g = _c(g)
-        gx = np.empty_like(g)
-        C.relu_bwd(_ptr(g), _ptr(mask), _ptr(gx), g.size, g.dtype.name)
-        return gx
-    return xp_of(g).where(relu_mask_bits(mask, g.shape), g, 0).astype(g.dtype, copy=False)
+    (g,) = _contiguous(xp, g)
+    gx = xp.empty_like(g)
+    return Launch((g, mask, gx), (g.size,), gx)
 
 
-# ---- bias + activation (Linear's epilogue) ----------------------------------------------------
+# ---- bias + activation (Linear's epilogue) -------------------------------------------------------
 ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
 
-def bias_act_fwd(x, bias, act: str):
-    """y = act(x + bias) for a (rows, cols) x and a (cols,) bias."""
-    if (cu := _cuda(x)) is not None:
-        return cu.bias_act_fwd(x, bias, act, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x, bias = _c(x), _c(bias)
-        y = np.empty_like(x)
-        C.bias_act_fwd(_ptr(x), _ptr(bias), _ptr(y), x.shape[0], x.shape[1], ACTIVATIONS[act], x.dtype.name)
-        return y
+def bias_act_fwd_reference(x, bias, act):
     z = x + bias
     if act == "relu":
         return relu_reference(z)
     if act == "sigmoid":
-        return sigmoid_fwd_reference(z)
+        return sigmoid_reference(z)
     if act == "tanh":
         return xp_of(x).tanh(z)
     return z
 
 
-def bias_act_bwd(y, g, act: str):
-    """(gx, gbias): gx = g * act'(from y), gbias = gx summed over rows."""
-    if (cu := _cuda(y)) is not None:
-        return cu.bias_act_bwd(y, g, act, _state["forced"])
-    if (C := _cpu_native(y)) is not None:
-        y, g = _c(y), _c(g)
-        gx = np.empty_like(y)
-        gbias = np.empty(y.shape[1], dtype=y.dtype)
-        C.bias_act_bwd(_ptr(y), _ptr(g), _ptr(gx), _ptr(gbias), y.shape[0], y.shape[1], ACTIVATIONS[act], y.dtype.name)
-        return gx, gbias
+def bias_act_bwd_reference(y, g, act):
     if act == "relu":
         gx = xp_of(y).where(y <= 0, y.dtype.type(0), g)  # NaN passes g, as torch
     elif act == "sigmoid":
@@ -239,17 +307,29 @@ def bias_act_bwd(y, g, act: str):
     return gx, gx.sum(axis=0)
 
 
-# ---- softmax cross-entropy rows -----------------------------------------------------------
-def softmax_xent_fwd(x, target):
-    """(loss, lse) per row of a (rows, cols) x with int64 targets: loss = lse - x[target]."""
-    if (cu := _cuda(x)) is not None:
-        return cu.softmax_xent_fwd(x, target, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x, target = _c(x), _c(target.astype(np.int64, copy=False))
-        rows, cols = x.shape
-        loss, lse = np.empty(rows, dtype=x.dtype), np.empty(rows, dtype=x.dtype)
-        C.softmax_xent_fwd(_ptr(x), _ptr(target), _ptr(loss), _ptr(lse), rows, cols, x.dtype.name)
-        return loss, lse
+@kernel(bias_act_fwd_reference)
+def bias_act_fwd(xp, x, bias, act: str):
+    """y = act(x + bias) for a (rows, cols) x and a (cols,) bias."""
+    if x.ndim != 2 or bias.shape != x.shape[1:] or bias.dtype != x.dtype:
+        return None
+    x, bias = _contiguous(xp, x, bias)
+    y = xp.empty_like(x)
+    return Launch((x, bias, y), x.shape, y, (ACTIVATIONS[act],))
+
+
+@kernel(bias_act_bwd_reference)
+def bias_act_bwd(xp, y, g, act: str):
+    """(gx, gbias): gx = g * act'(from y), gbias = gx summed over rows."""
+    if y.ndim != 2 or not _same(y, g):
+        return None
+    y, g = _contiguous(xp, y, g)
+    gx = xp.empty_like(y)
+    gbias = xp.empty(y.shape[1], dtype=y.dtype)
+    return Launch((y, g, gx, gbias), y.shape, (gx, gbias), (ACTIVATIONS[act],))
+
+
+# ---- softmax cross-entropy rows -------------------------------------------------------------------
+def softmax_xent_fwd_reference(x, target):
     xp = xp_of(x)
     m = x.max(axis=1, keepdims=True)
     lse = (m + xp.log(xp.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
@@ -257,68 +337,92 @@ def softmax_xent_fwd(x, target):
     return lse - picked, lse
 
 
-def softmax_xent_bwd(x, target, lse, scale):
-    """gx = (softmax(x) - onehot(target)) * scale[:, None]."""
-    if (cu := _cuda(x)) is not None:
-        return cu.softmax_xent_bwd(x, target, lse, scale, _state["forced"])
-    if (C := _cpu_native(x)) is not None:
-        x, target = _c(x), _c(target.astype(np.int64, copy=False))
-        lse, scale = _c(lse), _c(scale.astype(x.dtype, copy=False))
-        gx = np.empty_like(x)
-        rows, cols = x.shape
-        C.softmax_xent_bwd(_ptr(x), _ptr(target), _ptr(lse), _ptr(scale), _ptr(gx), rows, cols, x.dtype.name)
-        return gx
+def softmax_xent_bwd_reference(x, target, lse, scale):
     xp = xp_of(x)
     p = xp.exp(x - lse[:, None])
     p[xp.arange(x.shape[0]), target] -= 1
     return (p * scale[:, None]).astype(x.dtype, copy=False)
 
 
-# ---- fused optimizer steps (in place) ---------------------------------------------------------
-def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step):
-    """torch.optim.SGD's update of one parameter, in one pass."""
-    if (cu := _cuda(p)) is not None:
-        with device_guard(p):  # an optimizer step runs outside Function.apply: pick p's GPU
-            return cu.sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step,
-                               _state["forced"])
-    if (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous and g.dtype == p.dtype:
-        C.sgd_step(_ptr(p), _ptr(g), 0 if buf is None else _ptr(buf), p.size, lr, momentum, dampening,
-                   weight_decay, bool(nesterov), bool(first_step), p.dtype.name)
-        return
-    with device_guard(p):  # CuPy arrays at the reference level: on p's GPU
-        d = g + weight_decay * p if weight_decay else g
-        if momentum:
-            if first_step:
-                buf[...] = d
-            else:
-                buf *= momentum
-                buf += (1 - dampening) * d
-            d = d + momentum * buf if nesterov else buf
-        p -= lr * d
+def _rows(x) -> bool:
+    return x.ndim == 2 and (x.shape[0] == 0 or x.shape[1] > 0)
 
 
-def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, decoupled,
-              max_v=None):
-    """torch.optim.Adam (decoupled=False) / AdamW (True) update of one parameter, in one pass;
-    with max_v (amsgrad) the denominator uses max_v = max(max_v, v), updated in place."""
-    # amsgrad has no fused kernel (CUDA, CuPy or C++): it always runs the array reference below
-    if max_v is None and (cu := _cuda(p)) is not None:
-        with device_guard(p):
-            return cu.adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                                bias_correction2, decoupled, _state["forced"])
-    if max_v is None and (C := _cpu_native(p)) is not None and p.flags.c_contiguous and g.flags.c_contiguous \
-            and g.dtype == p.dtype:
-        C.adam_step(_ptr(p), _ptr(g), _ptr(m), _ptr(v), p.size, lr, beta1, beta2, eps, weight_decay,
-                    bias_correction1, bias_correction2, bool(decoupled), p.dtype.name)
-        return
-    with device_guard(p):  # CuPy arrays with amsgrad or at the reference level: on p's GPU
-        _adam_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                        bias_correction2, decoupled, max_v)
+@kernel(softmax_xent_fwd_reference)
+def softmax_xent_fwd(xp, x, target):
+    """(loss, lse) per row of a (rows, cols) x with int64 targets: loss = lse - x[target]."""
+    if not _rows(x):
+        return None
+    x, target = _contiguous(xp, x, target.astype(np.int64, copy=False))
+    loss, lse = xp.empty(x.shape[0], dtype=x.dtype), xp.empty(x.shape[0], dtype=x.dtype)
+    return Launch((x, target, loss, lse), x.shape, (loss, lse))
 
 
-def _adam_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                    bias_correction2, decoupled, max_v):
+@kernel(softmax_xent_bwd_reference)
+def softmax_xent_bwd(xp, x, target, lse, scale):
+    """gx = (softmax(x) - onehot(target)) * scale[:, None]."""
+    if not _rows(x):
+        return None
+    rows = x.shape[0]
+    scale = xp.broadcast_to(scale.astype(x.dtype, copy=False), (rows,))
+    x, target, lse, scale = _contiguous(
+        xp, x, target.astype(np.int64, copy=False), lse.astype(x.dtype, copy=False), scale)
+    gx = xp.empty_like(x)
+    return Launch((x, target, lse, scale, gx), x.shape, gx)
+
+
+# ---- fused optimizer steps (in place) --------------------------------------------------------------
+# `hyper`: the step's hyperparameters as a float64 array, in the order of SgdSlot / AdamSlot in
+# csrc/common/functors.h: a NumPy array, or for CUDA also a device array (the kernels read them
+# from memory, so that a recorded step replays with the values of its own step).
+SGD_SLOTS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "first_step")
+ADAM_SLOTS = ("lr", "beta1", "beta2", "eps", "weight_decay", "bias_correction1", "bias_correction2",
+              "decoupled")
+
+
+def sgd_hyper(lr, momentum, dampening, weight_decay, nesterov, first_step) -> np.ndarray:
+    return np.array([lr, momentum, dampening, weight_decay, nesterov, first_step], np.float64)
+
+
+def adam_hyper(lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2,
+               decoupled) -> np.ndarray:
+    return np.array([lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2,
+                     decoupled], np.float64)
+
+
+def _in_place_ok(p, *state) -> bool:
+    return all(a is None or (a.flags.c_contiguous and _same(p, a)) for a in state) and \
+        p.flags.c_contiguous
+
+
+def sgd_step_reference(p, g, buf, hyper):
+    lr, momentum, dampening, weight_decay, nesterov, first_step = (float(h) for h in hyper)
+    d = g + weight_decay * p if weight_decay else g
+    if buf is not None:
+        if first_step:
+            buf[...] = d
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * d
+        d = d + momentum * buf if nesterov else buf
+    p -= lr * d
+
+
+@kernel(sgd_step_reference)
+def sgd_step(xp, p, g, buf, hyper):
+    """torch.optim.SGD's update of one parameter, in one pass, in place (buf: the momentum
+    buffer, None when momentum is 0)."""
+    if g.shape != p.shape or not _in_place_ok(p, buf):
+        return None
+    (g,) = _contiguous(xp, g.astype(p.dtype, copy=False))
+    return Launch((p, g, buf, _hyper_on(xp, hyper)), (p.size,))
+
+
+def adam_step_reference(p, g, m, v, hyper, max_v=None):
+    """Also amsgrad (max_v: the running max of v, which then divides), which has no kernel."""
     xp = xp_of(p)
+    lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2, decoupled = (
+        float(h) for h in hyper)
     if weight_decay:
         if decoupled:
             p *= 1 - lr * weight_decay
@@ -335,6 +439,25 @@ def _adam_reference(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correc
         v = max_v
     denom = xp.sqrt(v) / bias_correction2**0.5 + eps
     p += -(lr / bias_correction1) * m / denom
+
+
+@kernel(adam_step_reference)
+def adam_step(xp, p, g, m, v, hyper, max_v=None):
+    """torch.optim.Adam / AdamW update of one parameter, in one pass, in place."""
+    if max_v is not None or g.shape != p.shape or not _in_place_ok(p, m, v):
+        return None
+    (g,) = _contiguous(xp, g.astype(p.dtype, copy=False))
+    return Launch((p, g, m, v, _hyper_on(xp, hyper)), (p.size,))
+
+
+def _hyper_on(xp, hyper):
+    """The hyperparameters where the kernel reads them: host memory for _C, the GPU for CUDA
+    (a NumPy array is uploaded; a device array, such as a captured step's, is used as it is)."""
+    if xp is np or not isinstance(hyper, np.ndarray):
+        return hyper
+    from gpugrad.backend import cuda_kernels
+
+    return cuda_kernels.device_hyper(hyper)
 
 
 # ---- helpers with no fused kernel ---------------------------------------------------------------

@@ -68,21 +68,11 @@ class Adam(Optimizer):
                     max_exp_avg_sq = state["max_exp_avg_sq"].array
                 state["step"] += 1
                 step = state["step"]
-                kernels.adam_step(
-                    param.array,
-                    grad,
-                    state["exp_avg"].array,
-                    state["exp_avg_sq"].array,
-                    group["lr"],
-                    beta1,
-                    beta2,
-                    group["eps"],
-                    group["weight_decay"],
-                    1 - beta1**step,
-                    1 - beta2**step,
-                    group["decoupled_weight_decay"],
-                    max_exp_avg_sq,
-                )
+                hyper = kernels.adam_hyper(group["lr"], beta1, beta2, group["eps"],
+                                           group["weight_decay"], 1 - beta1**step, 1 - beta2**step,
+                                           group["decoupled_weight_decay"])
+                kernels.adam_step(param.array, grad, state["exp_avg"].array,
+                                  state["exp_avg_sq"].array, hyper, max_exp_avg_sq)
                 param._bump_version()
         return loss
 

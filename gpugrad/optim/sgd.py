@@ -66,16 +66,7 @@ class SGD(Optimizer):
                         state["momentum_buffer"] = _state_buffer(param)
                         first_step = True
                     buf = state["momentum_buffer"].array
-                kernels.sgd_step(
-                    param.array,
-                    grad,
-                    buf,
-                    lr,
-                    momentum,
-                    dampening,
-                    weight_decay,
-                    nesterov,
-                    first_step,
-                )
+                hyper = kernels.sgd_hyper(lr, momentum, dampening, weight_decay, nesterov, first_step)
+                kernels.sgd_step(param.array, grad, buf, hyper)
                 param._bump_version()
         return loss

@@ -200,9 +200,11 @@ def build_selftest(out_root: Path | None = None, verbose: bool = False) -> Path:
                     out_root, verbose)
 
 
-def build_library(source: str, out_root: Path | None = None) -> Path:
+def build_library(source: str, out_root: Path | None = None, includes=()) -> Path:
     """A plain shared library (for ctypes) from C++ `source` that includes cuda_sim.h, linked
-    with the simulator: how the fake CuPy runs ElementwiseKernel / RawKernel code."""
+    with the simulator: how the fake CuPy runs ElementwiseKernel / RawKernel / RawModule code.
+    `includes`: more header folders (a RawModule's -I options); the caller's source must name
+    what it includes from them (the library is cached by source text)."""
     compiler = _compiler()
     include = cuda_include()
     runtime_key = _key(compiler, [HERE / "cuda_sim.cpp"])
@@ -225,7 +227,8 @@ def build_library(source: str, out_root: Path | None = None) -> Path:
     # generated code: NVRTC does not fail on unused locals, so neither does this; -O1 compiles
     # the many small kernels faster
     _run([compiler, *FLAGS, "-O1", "-Wno-unused-parameter", "-Wno-unused-function",
-          "-Wno-unused-variable", "-Wno-unused-but-set-variable", f"-I{CSRC}", f"-I{HERE}",
+          "-Wno-unused-variable", "-Wno-unused-but-set-variable", *(f"-I{d}" for d in includes),
+          f"-I{CSRC}", f"-I{HERE}",
           f"-I{include}", "-shared", "-Wl,-Bsymbolic", str(unit), str(runtime), "-o",
           str(partial)],
          "compiling a kernel for the CUDA simulator failed", f"\n--- source ---\n{source}")

@@ -15,8 +15,8 @@ CuPy is what gpugrad's CUDA path can get wrong without a GPU at hand:
   CuPy does where GPUs have no peer access (copies with cupy.asarray / .get() are fine).
 
 Kernels: gpugrad._cuda is the CUDA simulator's build of csrc/cuda (tests/fake_cupy/plugin.py
-installs it); ElementwiseKernel and RawKernel sources are compiled by g++ for the simulator
-(_kernels.py). ReductionKernel and RawModule are not there.
+installs it); ElementwiseKernel, RawKernel and RawModule sources are compiled by g++ for the
+simulator (_kernels.py). ReductionKernel is not there.
 """
 from __future__ import annotations
 
@@ -326,10 +326,9 @@ def _no_kernel(kind):
     return refuse
 
 
-from cupy._kernels import ElementwiseKernel, RawKernel  # noqa: F401 - re-exported (g++ + the sim)
+from cupy._kernels import ElementwiseKernel, RawKernel, RawModule  # noqa: F401 - g++ + the sim
 
 ReductionKernel = _no_kernel("ReductionKernel")
-RawModule = _no_kernel("RawModule")
 
 
 class _MemoryPool:

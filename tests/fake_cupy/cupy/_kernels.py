@@ -1,12 +1,14 @@
-"""ElementwiseKernel and RawKernel for the fake CuPy: the CUDA source is compiled by g++ against
-the CUDA simulator (tests/cuda_sim/cuda_sim.h) and run on host arrays through ctypes.
+"""ElementwiseKernel, RawKernel and RawModule for the fake CuPy: the CUDA source is compiled by g++
+against the CUDA simulator (tests/cuda_sim/cuda_sim.h) and run on host arrays through ctypes.
 
 ElementwiseKernel follows CuPy's rules that gpugrad relies on: non-raw array arguments
 broadcast to one shape, outputs not passed are allocated with it, a type placeholder (T) takes
 its dtype from the array arguments and must agree across them, typed scalars are cast to their
 parameter's type, `i` is the C-order index, raw arrays are indexed by the kernel code. RawKernel
 runs the kernel's threads on the simulator's fibers; a scalar argument whose size does not match
-its C parameter is an error here (CuPy would pass the wrong bytes).
+its C parameter is an error here (CuPy would pass the wrong bytes). RawModule compiles its code
+with the -I folders of its options and instantiates each name expression (a template such as
+`ns::kernel<4, float>`), as NVRTC does for CuPy; get_function takes those expressions.
 """
 from __future__ import annotations
 
@@ -26,12 +28,12 @@ _C_SCALARS = {"float": "float32", "double": "float64", "int": "int32", "long lon
 _libraries: dict = {}
 
 
-def _library(source: str):
+def _library(source: str, includes=()):
     lib = _libraries.get(source)
     if lib is None:
         from tests.cuda_sim import build
 
-        lib = _libraries[source] = ctypes.CDLL(str(build.build_library(source)))
+        lib = _libraries[source] = ctypes.CDLL(str(build.build_library(source, includes=includes)))
     return lib
 
 
@@ -185,35 +187,11 @@ class RawKernel:
             self.params.append(" ".join(words[:-1]))  # the type, without the name
 
     def __call__(self, grid, block, args, *, shared_mem=0):
-        from cupy import _on_current_device, ndarray
-
         if len(args) != len(self.params):
             raise TypeError(f"{self.name}: {len(args)} arguments for {len(self.params)} parameters")
-        _on_current_device(args, self.name)
-        storage = []
-        for k, (ctype, arg) in enumerate(zip(self.params, args)):
-            if "*" in ctype:
-                if not isinstance(arg, ndarray):
-                    raise TypeError(f"{self.name}: argument {k} ({ctype}) must be a cupy.ndarray")
-                storage.append(ctypes.c_void_p(arg._a.ctypes.data))
-                continue
-            dtype = np.dtype(_C_SCALARS[ctype.replace("const ", "")])
-            if isinstance(arg, np.generic) and arg.dtype != dtype:
-                raise TypeError(f"{self.name}: argument {k} is {arg.dtype} for a '{ctype}' "
-                                f"parameter: CuPy would pass {arg.dtype.itemsize} bytes")
-            if isinstance(arg, (int, float)) and not isinstance(arg, bool) and dtype.itemsize != 8:
-                raise TypeError(f"{self.name}: argument {k} is a Python {type(arg).__name__} for "
-                                f"a '{ctype}' parameter: CuPy would pass 8 bytes")
-            storage.append(np.array(arg, dtype=dtype))
-        pointers = (ctypes.c_void_p * len(storage))(
-            *(ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data
-              for s in storage))
-        dims = [*(tuple(grid) + (1, 1))[:3], *(tuple(block) + (1, 1))[:3]]
-        lib = _library(self._source())
-        lib.gg_sim_launch.restype = ctypes.c_char_p
-        error = lib.gg_sim_launch((ctypes.c_uint * 6)(*dims), ctypes.c_size_t(shared_mem), pointers)
-        if error is not None:
-            raise RuntimeError(f"{self.name}: {error.decode()}")
+        params = [(ctype, "*" in ctype, None) for ctype in self.params]
+        _launch(self.name, _library(self._source()), "gg_sim_launch", params, grid, block, args,
+                shared_mem)
 
     def _source(self) -> str:
         call = ", ".join(f"*({ctype}*)args[{k}]" for k, ctype in enumerate(self.params))
@@ -227,3 +205,133 @@ extern "C" __attribute__((visibility("default"))) const char* gg_sim_launch(
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
 }}
 """
+
+
+def _argument(name: str, k: int, ctype: str, pointer: bool, size, arg):
+    """Argument k as the bytes CuPy would pass, refusing what would pass the wrong ones."""
+    from cupy import ndarray
+
+    if pointer:
+        if not isinstance(arg, ndarray):
+            raise TypeError(f"{name}: argument {k} ({ctype}) must be a cupy.ndarray")
+        return ctypes.c_void_p(arg._a.ctypes.data)
+    dtype = np.dtype(_C_SCALARS[ctype.replace("const ", "")]) if ctype else None
+    if isinstance(arg, np.generic):
+        if dtype is not None and arg.dtype != dtype or size is not None and arg.itemsize != size:
+            raise TypeError(f"{name}: argument {k} is {arg.dtype} for a '{ctype or size}' "
+                            f"parameter: CuPy would pass {arg.dtype.itemsize} bytes")
+        return np.array(arg)
+    if isinstance(arg, (int, float)) and not isinstance(arg, bool) and (
+            dtype is not None and dtype.itemsize != 8 or size not in (None, 8)):
+        raise TypeError(f"{name}: argument {k} is a Python {type(arg).__name__} for a "
+                        f"'{ctype or size}' parameter: CuPy would pass 8 bytes")
+    if dtype is None:
+        raise TypeError(f"{name}: argument {k}: pass a NumPy scalar of the parameter's type")
+    return np.array(arg, dtype=dtype)
+
+
+def _launch(name, lib, entry, params, grid, block, args, shared_mem):
+    """Run one kernel of a compiled library on the simulator: params are (C type or '', is a
+    pointer, size in bytes or None) per argument."""
+    from cupy import _on_current_device
+
+    _on_current_device(args, name)
+    storage = [_argument(name, k, ctype, pointer, size, arg)
+               for k, ((ctype, pointer, size), arg) in enumerate(zip(params, args))]
+    pointers = (ctypes.c_void_p * len(storage))(
+        *(ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data
+          for s in storage))
+    dims = [*(tuple(grid) + (1, 1))[:3], *(tuple(block) + (1, 1))[:3]]
+    function = getattr(lib, entry)
+    function.restype = ctypes.c_char_p
+    error = function((ctypes.c_uint * 6)(*dims), ctypes.c_size_t(shared_mem), pointers)
+    if error is not None:
+        raise RuntimeError(f"{name}: {error.decode()}")
+
+
+class RawModule:
+    def __init__(self, code=None, *, path=None, options=(), backend="nvrtc",
+                 translate_cucomplex=False, enable_cooperative_groups=False,
+                 name_expressions=None, jitify=False):
+        if code is None:
+            raise NotImplementedError("fake cupy: RawModule(path=...) is not emulated")
+        self.code, self.options = code, tuple(options)
+        self.name_expressions = tuple(name_expressions or ())
+        self._compiled = None
+
+    def _compile(self):
+        if self._compiled is None:
+            includes = [o[2:] for o in self.options if o.startswith("-I")]
+            lib = _library(self._source(), includes)
+            params = []
+            for k in range(len(self.name_expressions)):
+                sizes, pointers = (ctypes.c_longlong * 64)(), (ctypes.c_int * 64)()
+                count = getattr(lib, f"gg_params_{k}")(sizes, pointers)
+                params.append([("", bool(pointers[j]), sizes[j]) for j in range(count)])
+            self._compiled = (lib, params)
+        return self._compiled
+
+    def get_function(self, name):
+        if name not in self.name_expressions:
+            raise RuntimeError(f"fake cupy: {name!r} is not one of this module's name "
+                               "expressions (the fake looks kernels up by those alone)")
+        return _ModuleFunction(self, self.name_expressions.index(name), name)
+
+    def _source(self) -> str:
+        entries = []
+        for k, expression in enumerate(self.name_expressions):
+            entries.append(f"""
+extern "C" __attribute__((visibility("default"))) const char* gg_launch_{k}(
+    const unsigned* d, size_t shared_bytes, void** args) {{
+  ::gg_sim::launch(dim3(d[0], d[1], d[2]), dim3(d[3], d[4], d[5]), shared_bytes, nullptr,
+                   [&] {{ gg_fake::call(&{expression}, args); }});
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}}
+extern "C" __attribute__((visibility("default"))) int gg_params_{k}(long long* sizes,
+                                                                   int* pointers) {{
+  return gg_fake::describe(&{expression}, sizes, pointers);
+}}""")
+        return f"""#include "cuda_sim.h"
+{self.code}
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+namespace gg_fake {{
+// a kernel's arguments from CUDA's void** kernelParams (what cuLaunchKernel takes)
+template <class... P, size_t... I>
+void call_with(void (*kernel)(P...), void** args, std::index_sequence<I...>) {{
+  kernel(*static_cast<std::remove_reference_t<P>*>(args[I])...);
+}}
+template <class... P>
+void call(void (*kernel)(P...), void** args) {{
+  call_with(kernel, args, std::index_sequence_for<P...>{{}});
+}}
+template <class... P>
+int describe(void (*)(P...), long long* sizes, int* pointers) {{
+  const long long s[] = {{static_cast<long long>(sizeof(P))..., 0}};
+  const int p[] = {{static_cast<int>(std::is_pointer_v<P>)..., 0}};
+  for (size_t k = 0; k < sizeof...(P); ++k) {{
+    sizes[k] = s[k];
+    pointers[k] = p[k];
+  }}
+  return static_cast<int>(sizeof...(P));
+}}
+}}  // namespace gg_fake
+{"".join(entries)}
+"""
+
+
+class _ModuleFunction:
+    """A kernel of a RawModule, called like CuPy's RawKernel: (grid, block, args)."""
+
+    def __init__(self, module: RawModule, index: int, name: str):
+        self.module, self.index, self.name = module, index, name
+
+    def __call__(self, grid, block, args, *, shared_mem=0):
+        lib, params = self.module._compile()
+        if len(args) != len(params[self.index]):
+            raise TypeError(f"{self.name}: {len(args)} arguments for "
+                            f"{len(params[self.index])} parameters")
+        _launch(self.name, lib, f"gg_launch_{self.index}", params[self.index], grid, block, args,
+                shared_mem)
