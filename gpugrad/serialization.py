@@ -60,7 +60,7 @@ class _Writer:
     def _entry(self, obj, array) -> str:
         if id(obj) not in self.entry_of:
             name = f"t{len(self.arrays)}"
-            host = array if isinstance(array, np.ndarray) else array.get()
+            host = backend.to_host(array)
             host = host if host.flags.c_contiguous else host.copy(order="C")  # keeps 0-d as 0-d
             self.arrays.append((name, host))
             self.entry_of[id(obj)] = name

@@ -34,24 +34,9 @@ class Tensor:
         from gpugrad.creation import _as_array
 
         array = _as_array(data, dtype, device)
-        Tensor._init(self, array, bool(requires_grad))
+        init_fields(self, array, bool(requires_grad))
         if requires_grad:
             _check_can_require_grad(self)
-
-    def _init(self, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None):
-        self.array = array
-        self.requires_grad = requires_grad
-        self.grad = None
-        self.grad_fn = grad_fn
-        self._output_nr = output_nr
-        self._vbox = [0] if vbox is None else vbox
-        self._base = None
-        self._hooks = None
-        self._post_accumulate_hooks = None
-        self._accumulator = None
-        self._tangent = None
-        self._tangent_level = 0
-        self._retains_grad = False
 
     @classmethod
     def _result(cls, result) -> Tensor:
@@ -62,16 +47,8 @@ class Tensor:
     @classmethod
     def _make(cls, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None):
         """Wrap an array without copying or validating it (the engine's fast path)."""
-        t = object.__new__(cls)
-        t.array = array
-        t.requires_grad = requires_grad
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._output_nr = output_nr
-        t._vbox = [0] if vbox is None else vbox
-        t._base = t._hooks = t._post_accumulate_hooks = t._accumulator = t._tangent = None
-        t._tangent_level = 0
-        t._retains_grad = False
+        t = _new(cls)
+        init_fields(t, array, requires_grad, grad_fn, output_nr, vbox)
         return t
 
     # ---- metadata -------------------------------------------------------------------
@@ -89,7 +66,7 @@ class Tensor:
 
     @property
     def is_cuda(self) -> bool:
-        return not isinstance(self.array, np.ndarray)
+        return not backend.is_host(self.array)
 
     @property
     def ndim(self) -> int:
@@ -140,7 +117,7 @@ class Tensor:
         return self.array
 
     def __array__(self, dtype=None, copy=None):
-        array = self.array if not self.is_cuda else self.array.get()
+        array = backend.to_host(self.array)
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def item(self):
@@ -332,7 +309,7 @@ class Tensor:
 
     # ---- printing -------------------------------------------------------------------
     def __repr__(self) -> str:
-        array = self.array if not self.is_cuda else self.array.get()
+        array = backend.to_host(self.array)
         body = np.array2string(array, separator=", ", precision=4, prefix="tensor(")
         extras = []
         if self.is_cuda:
@@ -344,6 +321,22 @@ class Tensor:
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
+
+
+_new = object.__new__
+
+
+def init_fields(t: Tensor, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None) -> None:
+    """Every field of a tensor, in one place (Tensor(), Tensor._make and nn.Parameter)."""
+    t.array = array
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._output_nr = output_nr
+    t._vbox = [0] if vbox is None else vbox
+    t._base = t._hooks = t._post_accumulate_hooks = t._accumulator = t._tangent = None
+    t._tangent_level = 0
+    t._retains_grad = False
 
 
 class _RemovableHandle:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpugrad import backend
 from gpugrad.autograd import record as _record
 from gpugrad.autograd.function import AccumulateGrad
 from gpugrad.tensor import Tensor
@@ -34,7 +35,7 @@ _INSTALL_HINT = (
 
 # ---- formatting numbers -------------------------------------------------------------------
 def _to_host(array) -> np.ndarray:
-    return array if isinstance(array, np.ndarray) else np.asarray(array.get())
+    return backend.to_host(array)
 
 
 def _format_exact(value) -> str:

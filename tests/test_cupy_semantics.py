@@ -69,3 +69,25 @@ def test_scatter_add_accumulates_repeated_indices(cupy):
     out = cupy.zeros(3)
     cupyx.scatter_add(out, cupy.asarray([0, 2, 0, 0]), cupy.asarray([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(out.get(), [8.0, 0.0, 2.0])
+
+
+def test_raw_module_instantiates_templates_by_name_from_an_included_header(cupy, tmp_path):
+    """What gpugrad's NVRTC fallback relies on (gpugrad/backend/cuda_kernels.py): a RawModule whose
+    code includes a header found through an -I option, its templates instantiated by
+    name_expressions, get_function taking such an expression, launches of (grid, block, args) on
+    the current stream with NumPy scalars passed at their own width."""
+    (tmp_path / "axpy.cuh").write_text(
+        "template <int K, class T>\n"
+        "__global__ void axpy(const T* x, T* y, T a, long long n) {\n"
+        "  for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n;\n"
+        "       i += (long long)gridDim.x * blockDim.x) y[i] += a * x[i] * K;\n"
+        "}\n")
+    names = ("axpy<2, float>", "axpy<3, double>")
+    module = cupy.RawModule(code='#include "axpy.cuh"\n', options=("-std=c++17", f"-I{tmp_path}"),
+                            name_expressions=names)
+    for name, dtype, scalar, k in [(names[0], np.float32, np.float32, 2),
+                                   (names[1], np.float64, np.float64, 3)]:
+        x = cupy.arange(100, dtype=dtype)
+        y = cupy.ones(100, dtype=dtype)
+        module.get_function(name)((2,), (32,), (x, y, scalar(0.5), np.int64(100)))
+        np.testing.assert_allclose(y.get(), 1 + 0.5 * k * np.arange(100))

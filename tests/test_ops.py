@@ -158,6 +158,7 @@ def test_every_function_is_exercised_by_the_table():
         function_module.forward_observers.remove(observe)
     missing = {cls.__name__ for cls in _function_classes()} - {cls.__name__ for cls in seen}
     missing -= {"ToDevice"}  # needs a GPU: covered by tests/test_cuda.py
+    missing -= {"Unary", "FusedActivation", "ActivationBackward"}  # bases: subclasses run
     assert not missing, f"Functions not exercised by tests/opinfo.py: {sorted(missing)}"
 
 

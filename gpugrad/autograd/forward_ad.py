@@ -6,7 +6,7 @@ import weakref
 from collections import namedtuple
 
 from gpugrad.autograd import mode
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import xp_of
 from gpugrad.tensor import Tensor
 
@@ -50,10 +50,9 @@ def attach_tangent(t: Tensor, tangent: Tensor):
         _levels[-1].append(weakref.ref(t))
 
 
-class _Alias(Function):
+class _Alias(ArrayFunction):
     """A new tensor object for the same data and graph position (backward passes through)."""
 
-    arrays = True
     is_view = True
 
     @staticmethod

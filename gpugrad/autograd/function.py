@@ -13,7 +13,7 @@ import numpy as np
 
 from gpugrad.autograd import mode
 from gpugrad.backend import cupy_backend as _gpus
-from gpugrad.backend import device_of, xp_of
+from gpugrad.backend import device_of, same_device, xp_of
 from gpugrad.tensor import Tensor
 
 # Called as observer(node, outputs) after each recorded Function call; empty on the normal
@@ -132,9 +132,6 @@ class Node:
     def mark_dirty(self, *tensors):
         raise NotImplementedError("gpugrad Functions may not modify their inputs in place")
 
-    def register_prehook(self, hook):
-        return self.hooks_for(0).append(hook)
-
     def release(self):
         if self._saved is not None:
             self._saved, self._released = None, True
@@ -175,16 +172,10 @@ def gradient_edge(t: Tensor):
     return (acc, 0)
 
 
-class FunctionMeta(type):
-    def __init__(cls, name, bases, namespace):
-        super().__init__(name, bases, namespace)
-        cls.__name_backward__ = name + "Backward"
-
-
-class Function(metaclass=FunctionMeta):
+class Function:
     """Subclass with static forward(ctx, *args), backward(ctx, *grads), jvp(ctx, *tangents);
-    call as MyFunction.apply(*args). With `arrays = True` (gpugrad's own ops) forward takes
-    and returns raw arrays; otherwise, as in PyTorch, it takes and returns Tensors."""
+    call as MyFunction.apply(*args). Forward takes and returns Tensors, as in PyTorch; gpugrad's
+    own ops derive from ArrayFunction, whose forward works on the raw arrays."""
 
     arrays = False
     is_view = False  # output shares the first input's memory and version counter
@@ -289,6 +280,13 @@ class Function(metaclass=FunctionMeta):
         return outputs[0] if single else tuple(outputs)
 
 
+class ArrayFunction(Function):
+    """A Function whose forward takes and returns raw arrays (NumPy or CuPy): gpugrad's own ops.
+    Its backward and jvp still take and return Tensors, so they stay differentiable."""
+
+    arrays = True
+
+
 _mode_state = mode.state
 _new_node = object.__new__
 
@@ -305,12 +303,12 @@ def _devices(args) -> list:
 
 
 def _check_one_device(cls, args, exc=None):
-    devices = _devices(args)
-    if len(devices) > 1:
-        raise RuntimeError(
-            f"{cls.__name__}: expected all tensors on the same device, got {devices[0]} and "
-            f"{devices[1]}"
-        ) from exc
+    arrays = [a.array for a in args if isinstance(a, Tensor)]
+    if arrays:
+        try:
+            same_device(cls.__name__, *arrays)
+        except RuntimeError as mixed:
+            raise mixed from exc
 
 
 def _gpu_switch(cls, args):

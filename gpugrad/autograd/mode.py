@@ -63,6 +63,3 @@ class set_grad_enabled(_GradMode):
     def __enter__(self):
         return self
 
-
-def forward_ad_active() -> bool:
-    return state.fw_level > 0 and state.fw_suspended == 0

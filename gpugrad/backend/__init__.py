@@ -20,6 +20,9 @@ __all__ = [
     "to_device",
     "on_device",
     "device_guard",
+    "is_host",
+    "to_host",
+    "same_device",
     "cuda_available",
     "cuda_unavailable_reason",
     "backend_info",
@@ -53,6 +56,27 @@ def device_of(array) -> Device:
     if isinstance(array, (np.ndarray, np.generic)):
         return Device("cpu")
     return Device("cuda", int(array.device.id))
+
+
+def is_host(array) -> bool:
+    """True for a NumPy array (host memory), False for a CuPy one."""
+    return isinstance(array, np.ndarray)
+
+
+def to_host(array) -> np.ndarray:
+    """A NumPy array with the values of `array` (itself when it is one; a copy from a GPU)."""
+    return array if isinstance(array, np.ndarray) else array.get()
+
+
+def same_device(name: str, *arrays) -> None:
+    """RuntimeError naming op `name` and two of the devices when `arrays` are not all on one."""
+    first = arrays[0]
+    for other in arrays[1:]:
+        if type(other) is not type(first) or (
+            not isinstance(first, np.ndarray) and first.device.id != other.device.id
+        ):
+            raise RuntimeError(f"{name}: expected all tensors on the same device, got "
+                               f"{device_of(first)} and {device_of(other)}")
 
 
 def to_device(array, device: Device):

@@ -91,10 +91,10 @@ class Kernel:
     def __call__(self, *args):
         first = args[0]
         forced = _state["forced"]
-        if isinstance(first, np.ndarray):
+        if type(first) is np.ndarray:
             if forced == "reference":
                 return self.reference(*args)
-            C = native_cpu()
+            C = _state["C"] if _state["C_loaded"] else native_cpu()
             if C is None:
                 if forced == "native":
                     raise RuntimeError(f"{self.name}: kernel level 'native' forced but gpugrad._C "
@@ -106,7 +106,8 @@ class Kernel:
             launch = self.build(np, *args)
             if launch is None:
                 return self.reference(*args)
-            getattr(C, self.name)(*_pointers(launch, _host_pointer), first.dtype.name)
+            getattr(C, self.name)(*map(_host_pointer, launch.arrays), *launch.sizes,
+                                  *launch.scalars, first.dtype.name)
             return launch.result
         with device_guard(first):  # a CuPy array: run on its GPU
             return self._on_gpu(args, forced)
@@ -123,7 +124,8 @@ class Kernel:
         stream = cuda_kernels.current_stream()
         extension = cuda_kernels.extension(self.name, forced)
         if extension is not None:
-            extension(*_pointers(launch, _device_pointer), dtype.name, stream)
+            extension(*map(_device_pointer, launch.arrays), *launch.sizes, *launch.scalars,
+                      dtype.name, stream)
         else:
             cuda_kernels.launch_nvrtc(self, launch, dtype)
         return launch.result
@@ -146,10 +148,6 @@ def _device_pointer(a) -> int:
     return 0 if a is None else a.data.ptr
 
 
-def _pointers(launch: Launch, pointer) -> list:
-    return [*map(pointer, launch.arrays), *launch.sizes, *launch.scalars]
-
-
 def kernel(reference: Callable, half: bool = False):
     """Declare the fused kernel named like the decorated Launch builder (see the module doc);
     half: the native kernel also takes float16 (CUDA)."""
@@ -169,16 +167,21 @@ def _contiguous(xp, *arrays):
 
 def _same(first, *others) -> bool:
     """The others have first's shape and dtype (the native kernels neither broadcast nor cast)."""
-    return all(o.shape == first.shape and o.dtype == first.dtype for o in others)
+    for other in others:
+        if other.shape != first.shape or other.dtype != first.dtype:
+            return False
+    return True
 
 
 # ---- elementwise maps: y = f(x), or gx = f'(a, g) for a backward ------------------------------
-def _map(xp, *inputs):
-    if not _same(*inputs):
+def _map(xp, x, g=None):
+    x = xp.ascontiguousarray(x)
+    out = xp.empty_like(x)
+    if g is None:
+        return Launch((x, out), (out.size,), out)
+    if g.shape != x.shape or g.dtype != x.dtype:
         return None
-    inputs = _contiguous(xp, *inputs)
-    out = xp.empty_like(inputs[0])
-    return Launch((*inputs, out), (out.size,), out)
+    return Launch((x, xp.ascontiguousarray(g), out), (out.size,), out)
 
 
 def sigmoid_reference(x):

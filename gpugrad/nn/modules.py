@@ -15,7 +15,7 @@ from gpugrad import backend, creation, dtypes
 from gpugrad.autograd.mode import no_grad
 from gpugrad.nn import functional as F
 from gpugrad.nn import init
-from gpugrad.tensor import Tensor, _check_can_require_grad
+from gpugrad.tensor import Tensor, _check_can_require_grad, init_fields
 
 __all__ = [
     "GELU",
@@ -55,7 +55,7 @@ class Parameter(Tensor):
             array = data.array
         else:
             array = creation._as_array(data)
-        Tensor._init(self, array, bool(requires_grad))
+        init_fields(self, array, bool(requires_grad))
         if requires_grad:
             _check_can_require_grad(self)
 

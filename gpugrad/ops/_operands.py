@@ -8,22 +8,16 @@ from gpugrad.tensor import Tensor
 
 
 def same_device(name: str, *tensors: Tensor):
-    first = tensors[0]
-    for other in tensors[1:]:
-        if type(other.array) is not type(first.array) or (
-            first.is_cuda and first.array.device.id != other.array.device.id
-        ):
-            raise RuntimeError(
-                f"{name}: expected all tensors on the same device, got {first.device} and {other.device}"
-            )
+    """RuntimeError naming op `name` unless the tensors share one device."""
+    backend.same_device(name, *(t.array for t in tensors))
 
 
 def constant(value, dtype: dtypes.dtype, like: Tensor) -> Tensor:
     """A 0-d constant tensor for a Python number, on like's device."""
-    if like.is_cuda:
-        with backend.device_guard(like.array):  # a no-op with one GPU
-            return Tensor._make(backend.xp_of(like.array).asarray(value, dtype=dtype.np))
-    return Tensor._make(np.asarray(value, dtype=dtype.np))
+    if backend.is_host(like.array):
+        return Tensor._make(np.asarray(value, dtype=dtype.np))
+    with backend.device_guard(like.array):  # a no-op with one GPU
+        return Tensor._make(backend.xp_of(like.array).asarray(value, dtype=dtype.np))
 
 
 def as_tensor(value, like: Tensor | None = None) -> Tensor:

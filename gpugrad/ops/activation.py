@@ -1,108 +1,129 @@
-"""Activations. Sigmoid, tanh and ReLU run fused kernels in forward and backward; each
-backward is itself a Function (SigmoidBackward, ...) whose own backward is written in
-primitives, so the fused path stays twice differentiable. ReLU saves 1 bit per element.
-Softplus is a Function too: as a composition its gradient at 0 came out 0 (the subgradients of
-relu and abs), where it is sigmoid(0) = 1/2."""
+"""Activations. Sigmoid, tanh, SiLU and GELU run fused kernels in forward and backward, through
+one Function pair: FusedActivation saves the output (sigmoid, tanh: torch's "result" formulas) or
+the input (silu, gelu), and its backward is ActivationBackward, itself a Function whose own
+backward is written in primitives, so the fused path stays twice differentiable. The derivative
+formulas live in the two tables below, which bias + activation (ops/linalg.py) reads too. ReLU
+saves 1 bit per element. Softplus is a Function too: as a composition its gradient at 0 came out
+0 (the subgradients of relu and abs), where it is sigmoid(0) = 1/2."""
 from __future__ import annotations
 
 import math
 
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops._operands import promote
 from gpugrad.tensor import Tensor
 
+# act -> (act'(z), d act'(z) / dy), both in Tensor ops of the output y = act(z); None: 1 and 0
+FROM_OUTPUT = {
+    "identity": (None, None),
+    "relu": (lambda y: (~(y <= 0)).to(y.dtype), None),  # 1 at NaN: torch passes the gradient
+    "sigmoid": (lambda y: y * (1 - y), lambda y: 1 - 2 * y),
+    "tanh": (lambda y: 1 - y * y, lambda y: -2 * y),
+}
 
-class Sigmoid(Function):
-    arrays = True
+
+def _silu_curvature(x):
+    s = sigmoid(x)
+    return s * (1 - s) * (2 + x * (1 - 2 * s))
+
+
+def _gelu_curvature(x):
+    return E.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)) * (2 - x * x)
+
+
+# act -> act''(x), for the fused activations whose backward reads the input x
+FROM_INPUT = {"silu": _silu_curvature, "gelu": _gelu_curvature}
+
+
+def _curvature(act: str):
+    return FROM_INPUT[act] if act in FROM_INPUT else FROM_OUTPUT[act][1]
+
+
+class ActivationBackward(ArrayFunction):
+    """gx = g * act'(saved) in one pass by kernel `<act>_bwd`: linear in g, so its gradient in g
+    is itself; in the saved tensor it is g * act''(saved), from the tables above. Subclasses
+    name `act`."""
+
+    act = ""
+
+    @staticmethod
+    def forward(ctx, saved, g):
+        ctx.save_for_backward(saved, g)
+        return getattr(kernels, ctx.fn.act + "_bwd")(saved, g)
+
+    @staticmethod
+    def backward(ctx, u):
+        saved, g = ctx.saved_tensors
+        grad_saved = u * g * _curvature(ctx.fn.act)(saved) if ctx.needs_input_grad[0] else None
+        grad_g = ctx.fn.apply(saved, u) if ctx.needs_input_grad[1] else None
+        return grad_saved, grad_g
+
+    @staticmethod
+    def jvp(ctx, t_saved, t_g):
+        saved, g = ctx.saved_tensors
+        return t_saved * g * _curvature(ctx.fn.act)(saved) + ctx.fn.apply(saved, t_g)
+
+
+class FusedActivation(ArrayFunction):
+    """y = act(x) by kernel `<act>_fwd`, saving y for FROM_OUTPUT activations and x for
+    FROM_INPUT ones; its backward is the `gradient` Function. Subclasses name both."""
+
+    act = ""
+    gradient = ActivationBackward
 
     @staticmethod
     def forward(ctx, x):
-        y = kernels.sigmoid_fwd(x)
-        ctx.save_for_backward(y)  # only the output: dy/dx = y (1 - y)
+        act = ctx.fn.act
+        y = getattr(kernels, act + "_fwd")(x)
+        ctx.save_for_backward(x if act in FROM_INPUT else y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return SigmoidBackward.apply(y, g)
+        (saved,) = ctx.saved_tensors
+        return ctx.fn.gradient.apply(saved, g)
 
     @staticmethod
     def jvp(ctx, t):
-        (y,) = ctx.saved_tensors
-        return SigmoidBackward.apply(y, t)
+        (saved,) = ctx.saved_tensors
+        return ctx.fn.gradient.apply(saved, t)
 
 
-class SigmoidBackward(Function):
-    """gx = g * y * (1 - y) in one pass."""
-
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, y, g):
-        ctx.save_for_backward(y, g)
-        return kernels.sigmoid_bwd(y, g)
-
-    @staticmethod
-    def backward(ctx, u):
-        y, g = ctx.saved_tensors
-        grad_y = u * g * (1 - 2 * y) if ctx.needs_input_grad[0] else None
-        grad_g = u * y * (1 - y) if ctx.needs_input_grad[1] else None
-        return grad_y, grad_g
-
-    @staticmethod
-    def jvp(ctx, ty, tg):
-        y, g = ctx.saved_tensors
-        return ty * g * (1 - 2 * y) + tg * y * (1 - y)
+class SigmoidBackward(ActivationBackward):
+    act = "sigmoid"
 
 
-class Tanh(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = kernels.tanh_fwd(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return TanhBackward.apply(y, g)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (y,) = ctx.saved_tensors
-        return TanhBackward.apply(y, t)
+class Sigmoid(FusedActivation):
+    act, gradient = "sigmoid", SigmoidBackward
 
 
-class TanhBackward(Function):
-    """gx = g * (1 - y**2) in one pass."""
-
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, y, g):
-        ctx.save_for_backward(y, g)
-        return kernels.tanh_bwd(y, g)
-
-    @staticmethod
-    def backward(ctx, u):
-        y, g = ctx.saved_tensors
-        grad_y = -2 * u * g * y if ctx.needs_input_grad[0] else None
-        grad_g = u * (1 - y * y) if ctx.needs_input_grad[1] else None
-        return grad_y, grad_g
-
-    @staticmethod
-    def jvp(ctx, ty, tg):
-        y, g = ctx.saved_tensors
-        return -2 * ty * g * y + tg * (1 - y * y)
+class TanhBackward(ActivationBackward):
+    act = "tanh"
 
 
-class Relu(Function):
-    arrays = True
+class Tanh(FusedActivation):
+    act, gradient = "tanh", TanhBackward
 
+
+class SiluBackward(ActivationBackward):
+    act = "silu"
+
+
+class Silu(FusedActivation):
+    act, gradient = "silu", SiluBackward
+
+
+class GeluBackward(ActivationBackward):
+    act = "gelu"
+
+
+class Gelu(FusedActivation):
+    act, gradient = "gelu", GeluBackward
+
+
+class Relu(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         y, mask = kernels.relu_fwd(x)
@@ -120,10 +141,8 @@ class Relu(Function):
         return ReluBackward.apply(t, mask)
 
 
-class ReluBackward(Function):
+class ReluBackward(ArrayFunction):
     """gx = g where the saved bit is set: linear in g, so its backward is itself."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, g, mask):
@@ -141,10 +160,8 @@ class ReluBackward(Function):
         return ReluBackward.apply(t, mask)
 
 
-class Softplus(Function):
+class Softplus(ArrayFunction):
     """log(1 + e**(beta x)) / beta, and x itself where beta x > threshold (torch's rule)."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, beta, threshold):
@@ -167,10 +184,8 @@ class Softplus(Function):
         return SoftplusBackward.apply(x, t, ctx.beta, ctx.threshold)
 
 
-class SoftplusBackward(Function):
+class SoftplusBackward(ArrayFunction):
     """gx = g * sigmoid(beta x), and g itself where beta x > threshold: linear in g."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, g, beta, threshold):
@@ -222,6 +237,11 @@ def tanh(x: Tensor) -> Tensor:
     return Tanh.apply(_floating("tanh", x))
 
 
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (swish), fused."""
+    return Silu.apply(_floating("silu", x))
+
+
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) as torch: NaN stays NaN, -0.0 stays -0.0; saves a bit-packed mask for backward."""
     return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._make(x.array * (x.array > 0))
@@ -239,17 +259,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return 0.5 * x * (1 + tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return 0.5 * x * (1 + E.erf(x * (1 / math.sqrt(2))))
+    return Gelu.apply(_floating("gelu", x))
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e**(beta x)) / beta, linear where beta x > threshold; gradient sigmoid(beta x)."""
     return Softplus.apply(_floating("softplus", x), beta, threshold)
-
-
-def silu(x: Tensor) -> Tensor:
-    """x * sigmoid(x)."""
-    return x * sigmoid(x)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops._operands import promote, same_device
 from gpugrad.tensor import Tensor
@@ -19,9 +19,7 @@ def _add_tangents(*terms):
     return out
 
 
-class Add(Function):
-    arrays = True
-
+class Add(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -37,9 +35,7 @@ class Add(Function):
         return tb if ta is None else ta if tb is None else ta + tb
 
 
-class Sub(Function):
-    arrays = True
-
+class Sub(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -55,9 +51,7 @@ class Sub(Function):
         return -tb if ta is None else ta if tb is None else ta - tb
 
 
-class Mul(Function):
-    arrays = True
-
+class Mul(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -81,9 +75,7 @@ class Mul(Function):
         return a * tb if ta is None else ta * b + a * tb
 
 
-class Div(Function):
-    arrays = True
-
+class Div(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -108,9 +100,7 @@ class Div(Function):
         return -tb * ((a / b) / b) if ta is None else (ta - a * tb / b) / b
 
 
-class Neg(Function):
-    arrays = True
-
+class Neg(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -124,10 +114,8 @@ class Neg(Function):
         return -t
 
 
-class PowScalar(Function):
+class PowScalar(ArrayFunction):
     """x ** p for a Python number p."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, p):
@@ -150,10 +138,8 @@ class PowScalar(Function):
         return t * 0 if p == 0 else t * p * x ** (p - 1)
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """a ** b for tensors a and b."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -182,164 +168,64 @@ class Pow(Function):
         return db if da is None else da if db is None else da + db
 
 
-class Exp(Function):
-    arrays = True
+class Unary(ArrayFunction):
+    """An elementwise op declared in one line (unary() below): `compute`, its forward on arrays,
+    and `derivative`, dy/dx in Tensor ops of the input x and the output y. Backward is g * d and
+    jvp t * d, so both stay differentiable through the derivative's own ops."""
+
+    compute = derivative = None
+    saves = "x"  # what the derivative reads: "x", "y" or "xy"
 
     @staticmethod
     def forward(ctx, x):
-        y = xp_of(x).exp(x)
-        ctx.save_for_backward(y)
+        fn = ctx.fn
+        y = fn.compute(xp_of(x), x)
+        ctx.save_for_backward(x if "x" in fn.saves else None, y if "y" in fn.saves else None)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return g * y
+        return g * ctx.fn.derivative(*ctx.saved_tensors)
 
     @staticmethod
     def jvp(ctx, t):
-        (y,) = ctx.saved_tensors
-        return t * y
+        return t * ctx.fn.derivative(*ctx.saved_tensors)
 
 
-class Log(Function):
-    arrays = True
+def unary(name: str, compute, derivative, doc: str, saves: str = "x", floating: bool = True):
+    """Op `name` as (its Unary subclass, its public function): compute(xp, x) -> y and
+    derivative(x, y) -> dy/dx; floating: integer input is promoted to float32 first."""
+    cls = type(name[0].upper() + name[1:], (Unary,), {
+        "compute": staticmethod(compute), "derivative": staticmethod(derivative), "saves": saves,
+        "__doc__": doc, "__module__": __name__})
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).log(x)
+    def op(x: Tensor) -> Tensor:
+        if floating and x.array.dtype.kind != "f":
+            (x,) = promote(name, x, floating=True)
+        return cls.apply(x)
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g / x
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t / x
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return cls, op
 
 
-class Log1p(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).log1p(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g / (x + 1)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t / (x + 1)
+Exp, exp = unary("exp", lambda xp, x: xp.exp(x), lambda x, y: y, "e ** x, elementwise.", saves="y")
+Log, log = unary("log", lambda xp, x: xp.log(x), lambda x, y: 1 / x, "Natural logarithm, elementwise.")
+Log1p, log1p = unary("log1p", lambda xp, x: xp.log1p(x), lambda x, y: 1 / (x + 1),
+                     "log(1 + x), accurate for small x.")
+Sqrt, sqrt = unary("sqrt", lambda xp, x: xp.sqrt(x), lambda x, y: 0.5 / y, "Square root, elementwise.",
+                   saves="y")
+Sin, sin = unary("sin", lambda xp, x: xp.sin(x), lambda x, y: cos(x), "Sine, elementwise.")
+Cos, cos = unary("cos", lambda xp, x: xp.cos(x), lambda x, y: -sin(x), "Cosine, elementwise.")
+Erf, erf = unary("erf", lambda xp, x: kernels.erf(x), lambda x, y: (2 / np.sqrt(np.pi)) * exp(-x * x),
+                 "Gauss error function, elementwise.")
+Abs, abs = unary("abs", lambda xp, x: xp.abs(x), lambda x, y: sign(x),  # noqa: A001
+                 "|x|; gradient sign(x) (0 at 0 and at NaN).", floating=False)
 
 
-class Sqrt(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = xp_of(x).sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return g / (2 * y)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (y,) = ctx.saved_tensors
-        return t / (2 * y)
-
-
-class Abs(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).abs(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * sign(x)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t * sign(x)
-
-
-class Sin(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).sin(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * cos(x)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t * cos(x)
-
-
-class Cos(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp_of(x).cos(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return -g * sin(x)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return -t * sin(x)
-
-
-class Erf(Function):
-    arrays = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return kernels.erf(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (2 / np.sqrt(np.pi)) * exp(-x * x)
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t * (2 / np.sqrt(np.pi)) * exp(-x * x)
-
-
-class Maximum(Function):
+class Maximum(ArrayFunction):
     """Elementwise max (NaN wins); on ties the gradient is split evenly, as in PyTorch."""
 
-    arrays = True
     pick = "maximum"
 
     @staticmethod
@@ -379,10 +265,8 @@ class Minimum(Maximum):
     pick = "minimum"
 
 
-class Clamp(Function):
+class Clamp(ArrayFunction):
     """clamp(x, lo, hi) for numbers lo / hi; gradient passes where lo <= x <= hi."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -418,12 +302,10 @@ class Clamp(Function):
         return where(Clamp._pass(ctx, x), t, 0.0)
 
 
-class ClampTensor(Function):
+class ClampTensor(ArrayFunction):
     """clamp(x, lo, hi) with tensor bounds (either may be None), torch's rules: x keeps the
     gradient on ties, a bound takes it only where it clamps; NaN gives NaN and, to x, no
     gradient."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -460,8 +342,7 @@ class ClampTensor(Function):
         return where(lo > hi, thi, where(x < lo, tlo, where(x > hi, thi, tx)))
 
 
-class Where(Function):
-    arrays = True
+class Where(ArrayFunction):
     jvp_none_ok = True
 
     @staticmethod
@@ -521,38 +402,6 @@ def pow(a, b) -> Tensor:  # noqa: A001
             (a,) = promote("pow", a, floating=True)
         return PowScalar.apply(a, b)
     return Pow.apply(*promote("pow", a, b))
-
-
-def _float_unary(name, fn):
-    def op(x: Tensor) -> Tensor:
-        if x.array.dtype.kind != "f":
-            (x,) = promote(name, x, floating=True)
-        return fn.apply(x)
-
-    return op
-
-
-exp = _float_unary("exp", Exp)
-exp.__doc__ = "e ** x, elementwise."
-log = _float_unary("log", Log)
-log.__doc__ = "Natural logarithm, elementwise."
-log1p = _float_unary("log1p", Log1p)
-log1p.__doc__ = "log(1 + x), accurate for small x."
-sqrt = _float_unary("sqrt", Sqrt)
-sqrt.__doc__ = "Square root, elementwise."
-sin = _float_unary("sin", Sin)
-sin.__doc__ = "Sine, elementwise."
-cos = _float_unary("cos", Cos)
-cos.__doc__ = "Cosine, elementwise."
-erf = _float_unary("erf", Erf)
-erf.__doc__ = "Gauss error function, elementwise."
-for _op, _name in ((exp, "exp"), (log, "log"), (log1p, "log1p"), (sqrt, "sqrt"), (sin, "sin"), (cos, "cos"), (erf, "erf")):
-    _op.__name__ = _op.__qualname__ = _name
-
-
-def abs(x: Tensor) -> Tensor:  # noqa: A001
-    """|x|; gradient sign(x) (0 at 0 and at NaN)."""
-    return Abs.apply(x)
 
 
 def sign(x: Tensor) -> Tensor:

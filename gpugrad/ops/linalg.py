@@ -2,17 +2,16 @@
 (no Jacobian, no transposed copy); batch broadcasting is summed away by the engine."""
 from __future__ import annotations
 
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
 from gpugrad.ops import shape as S
 from gpugrad.ops._operands import promote
+from gpugrad.ops.activation import FROM_OUTPUT
 from gpugrad.tensor import Tensor
 
 
-class MatMul(Function):
+class MatMul(ArrayFunction):
     """a @ b for a, b with >= 2 dimensions (leading dimensions broadcast)."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -46,10 +45,8 @@ class MatMul(Function):
         return matmul(a, tb) if ta is None else matmul(ta, b) + matmul(a, tb)
 
 
-class BiasAct(Function):
+class BiasAct(ArrayFunction):
     """y = act(z + bias) for a 2-D z: Linear's epilogue in one fused pass."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, z, bias, act):
@@ -70,10 +67,8 @@ class BiasAct(Function):
         return BiasActBackward.apply(y, tz + tb, ctx.act)[0]
 
 
-class BiasActBackward(Function):
+class BiasActBackward(ArrayFunction):
     """(gz, gbias) = (g * act'(y), sum_rows(g * act'(y))) in one pass."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, y, g, act):
@@ -83,14 +78,9 @@ class BiasActBackward(Function):
 
     @staticmethod
     def _slopes(act, y):
-        """act'(z) and d act'(z) / dy, both written in terms of y."""
-        if act == "relu":
-            return (~(y <= 0)).to(y.dtype), None  # 1 at NaN too: torch passes the gradient
-        if act == "sigmoid":
-            return y * (1 - y), 1 - 2 * y
-        if act == "tanh":
-            return 1 - y * y, -2 * y
-        return None, None
+        """act'(z) and d act'(z) / dy in terms of y, from the activations' table (None: 1, 0)."""
+        slope, curvature = FROM_OUTPUT[act]
+        return (None if slope is None else slope(y)), (None if curvature is None else curvature(y))
 
     @staticmethod
     def backward(ctx, u_z, u_bias):

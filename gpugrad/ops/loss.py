@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops import activation as A
 from gpugrad.ops import elementwise as E
@@ -22,10 +22,8 @@ def _onehot(target, like: Tensor) -> Tensor:
     return Tensor._make(out)
 
 
-class SoftmaxXent(Function):
+class SoftmaxXent(ArrayFunction):
     """Per-row loss logsumexp(x_i) - x_i[t_i] for a (rows, classes) x."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, target):
@@ -45,10 +43,8 @@ class SoftmaxXent(Function):
         return R.sum(tx * (p - _onehot(target.array, x)), 1)
 
 
-class SoftmaxXentBackward(Function):
+class SoftmaxXentBackward(ArrayFunction):
     """gx = (softmax(x) - onehot(t)) * g[:, None] in one pass."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, target, lse, g):
@@ -81,10 +77,8 @@ _BCE_EPS = float(np.float32(1e-12))
 _BCE_EPS2 = 1e-12
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(ArrayFunction):
     """Per element -(y log p + (1 - y) log(1 - p)), each log clamped at -100, as torch."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, p, y):
@@ -114,11 +108,9 @@ class BinaryCrossEntropy(Function):
         return BinaryCrossEntropyBackward.apply(p, y, tp) + ty * BinaryCrossEntropy._target_slope(p)
 
 
-class BinaryCrossEntropyBackward(Function):
+class BinaryCrossEntropyBackward(ArrayFunction):
     """gp = g (p - y) / max(p (1 - p), 1e-12): finite at p = 0 and 1 (torch's rule, where the
     clamped logs' own derivatives would give 0 / 0). Linear in g."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, p, y, g):

@@ -8,7 +8,7 @@ from collections import namedtuple
 import numpy as np
 
 from gpugrad import dtypes
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import shape as S
@@ -22,9 +22,7 @@ def _keep_shape(shape, dims):
     return tuple(1 if (dims is None or i in dims) else s for i, s in enumerate(shape))
 
 
-class Sum(Function):
-    arrays = True
-
+class Sum(ArrayFunction):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.input_shape, ctx.keep_shape = x.shape, _keep_shape(x.shape, dims)
@@ -40,12 +38,11 @@ class Sum(Function):
         return sum(t, ctx.dims, ctx.keepdim)
 
 
-class Amax(Function):
+class Amax(ArrayFunction):
     """Max over dims; tied maxima share the gradient evenly (PyTorch's amax / max()). Where the
     result is NaN, amax's gradient is NaN (no input equals it); with nan_wins (torch's max() of
     all elements) the NaN inputs share it instead."""
 
-    arrays = True
     reduce = "max"
 
     @staticmethod
@@ -83,11 +80,9 @@ class Amin(Amax):
     reduce = "min"
 
 
-class StdFromVar(Function):
+class StdFromVar(ArrayFunction):
     """sqrt of a variance, with torch's std gradient: 0 where the variance is 0 (all entries
     equal), not sqrt's inf, which var's backward would turn into inf * 0 = NaN."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, v):

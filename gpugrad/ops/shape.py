@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpugrad import backend, dtypes
-from gpugrad.autograd.function import Function
+from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
 from gpugrad.ops._operands import normalize_dims, same_device
 from gpugrad.tensor import Tensor
@@ -21,8 +21,7 @@ def expandable(shape: tuple, target: tuple) -> bool:
     return True
 
 
-class Reshape(Function):
-    arrays = True
+class Reshape(ArrayFunction):
     is_view = True
 
     @staticmethod
@@ -39,8 +38,7 @@ class Reshape(Function):
         return reshape(t, ctx.shape)
 
 
-class Permute(Function):
-    arrays = True
+class Permute(ArrayFunction):
     is_view = True
 
     @staticmethod
@@ -57,8 +55,7 @@ class Permute(Function):
         return permute(t, ctx.dims)
 
 
-class Expand(Function):
-    arrays = True
+class Expand(ArrayFunction):
     is_view = True
 
     @staticmethod
@@ -75,9 +72,7 @@ class Expand(Function):
         return expand(t, *ctx.shape)
 
 
-class SumTo(Function):
-    arrays = True
-
+class SumTo(ArrayFunction):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.input_shape, ctx.shape = x.shape, shape
@@ -97,9 +92,7 @@ class SumTo(Function):
         return sum_to(t, ctx.shape)
 
 
-class Cat(Function):
-    arrays = True
-
+class Cat(ArrayFunction):
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim, ctx.sizes = dim, [x.shape[dim] for x in xs]
@@ -120,10 +113,8 @@ class Cat(Function):
         return cat(ts, ctx.dim)
 
 
-class Index(Function):
+class Index(ArrayFunction):
     """x[index]; the gradient scatters back with addition (repeated indices accumulate)."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, index):
@@ -145,9 +136,7 @@ class BasicIndex(Index):
     is_view = True
 
 
-class IndexBackward(Function):
-    arrays = True
-
+class IndexBackward(ArrayFunction):
     @staticmethod
     def forward(ctx, g, index, shape):
         ctx.index, ctx.shape = index, shape
@@ -164,10 +153,8 @@ class IndexBackward(Function):
         return IndexBackward.apply(t, ctx.index, ctx.shape)
 
 
-class IndexPut(Function):
+class IndexPut(ArrayFunction):
     """A copy of x with x[index] = value (what `x[index] = value` records)."""
-
-    arrays = True
 
     @staticmethod
     def forward(ctx, x, index, value):
@@ -194,9 +181,7 @@ def _zeros_scalar(like: Tensor) -> Tensor:
     return Tensor._make(backend.xp_of(like.array).zeros((), dtype=like.array.dtype))
 
 
-class Cast(Function):
-    arrays = True
-
+class Cast(ArrayFunction):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.input_dtype, ctx.dtype = dtypes.from_numpy(x.dtype), dtype
@@ -211,9 +196,7 @@ class Cast(Function):
         return cast(t, ctx.dtype)
 
 
-class ToDevice(Function):
-    arrays = True
-
+class ToDevice(ArrayFunction):
     @staticmethod
     def forward(ctx, x, device):
         ctx.input_device, ctx.device = backend.device_of(x), device
