@@ -91,3 +91,33 @@ def test_raw_module_instantiates_templates_by_name_from_an_included_header(cupy,
         y = cupy.ones(100, dtype=dtype)
         module.get_function(name)((2,), (32,), (x, y, scalar(0.5), np.int64(100)))
         np.testing.assert_allclose(y.get(), 1 + 0.5 * k * np.arange(100))
+
+
+def test_streams_handles_and_the_current_stream(cupy):
+    """What gpugrad's launches rely on: the current stream is per thread, `with stream:` makes
+    it current and restores the previous one, and the handles are CUDA's (the fake copies this)."""
+    import threading
+
+    Stream = cupy.cuda.Stream
+    assert Stream.null.ptr == 0 and Stream.ptds.ptr == cupy.cuda.runtime.streamPerThread == 2
+    made = Stream(non_blocking=True)
+    assert made.ptr not in (0, 1, 2) and made != Stream.null and made.is_non_blocking
+    default = cupy.cuda.get_current_stream()
+    assert default in (Stream.null, Stream.ptds)
+    seen_elsewhere = []
+    with made:
+        assert cupy.cuda.get_current_stream() == made
+        assert cupy.cuda.get_current_stream().ptr == made.ptr
+        with Stream.ptds:
+            assert cupy.cuda.get_current_stream().ptr == 2
+        assert cupy.cuda.get_current_stream() == made
+        other = threading.Thread(target=lambda: seen_elsewhere.append(cupy.cuda.get_current_stream()))
+        other.start()
+        other.join()
+    assert seen_elsewhere == [default]  # another thread keeps its own current stream
+    assert cupy.cuda.get_current_stream() == default
+
+
+def test_memory_info_is_free_and_total_bytes(cupy):
+    free, total = cupy.cuda.runtime.memGetInfo()
+    assert isinstance(free, int) and isinstance(total, int) and 0 < free <= total

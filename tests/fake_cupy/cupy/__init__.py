@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import json
 import os
+import threading
 import types
 from pathlib import Path
 
@@ -403,30 +405,86 @@ class _CUDARuntimeError(RuntimeError):
     pass
 
 
-class _Stream:
-    null = None
-    ptr = 0
+_STREAM_LEGACY, _STREAM_PER_THREAD = 1, 2  # cudaStreamLegacy, cudaStreamPerThread handles
+_new_stream_handles = itertools.count(0x5000, 0x100)  # a made stream's handle: never 0, 1 or 2
+_threads = threading.local()
 
-    def __init__(self, null=False, non_blocking=False, ptds=False):
-        self.ptr = 0
+
+class _Stream:
+    """cupy.cuda.Stream as CuPy keeps it: Stream.null is handle 0, Stream.ptds the per-thread
+    default stream's (cudaStreamPerThread), a made stream gets its own handle on the current
+    device; streams compare by handle; the current stream is per thread (`with stream:` pushes,
+    use() replaces) and starts as Stream.ptds under CUPY_CUDA_PER_THREAD_DEFAULT_STREAM=1, else
+    Stream.null. Work runs at once here, so there is nothing to wait for: a race between streams
+    cannot show on the fake (tests/test_cuda_conditions.py looks for one on a GPU)."""
+
+    null = None
+    ptds = None
+
+    def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
+        if null or ptds:
+            self.ptr, self.device_id = (0 if null else _STREAM_PER_THREAD), -1
+        else:
+            self.ptr, self.device_id = next(_new_stream_handles), _CURRENT[0]
+        self.is_non_blocking = bool(non_blocking) and not (null or ptds)
+
+    def __eq__(self, other):
+        return isinstance(other, _Stream) and other.ptr == self.ptr
+
+    def __hash__(self):
+        return self.ptr
+
+    def __repr__(self):
+        return f"<Stream {self.ptr} (device {self.device_id})>"
+
+    def _check_device(self):
+        if self.device_id not in (-1, _CURRENT[0]):
+            raise RuntimeError(f"The device that the stream is created on ({self.device_id}) "
+                               f"does not match with the current device ({_CURRENT[0]})")
+
+    def use(self):
+        self._check_device()
+        _thread_streams()["current"] = self
+        return self
+
+    def __enter__(self):
+        self._check_device()
+        streams = _thread_streams()
+        streams["stack"].append(self)
+        streams["current"] = self
+        return self
+
+    def __exit__(self, *exc):
+        streams = _thread_streams()
+        streams["stack"].pop()
+        streams["current"] = streams["stack"][-1]
 
     def synchronize(self):
         pass
 
-    def use(self):
-        return self
+    done = property(lambda self: True)
+
+    def record(self, event=None):
+        event = _Event() if event is None else event
+        event.record(self)
+        return event
 
     def wait_event(self, event):  # work runs in order here: nothing to wait for
         pass
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        pass
+_Stream.null = _Stream(null=True)
+_Stream.ptds = _Stream(ptds=True)
 
 
-_Stream.null = _Stream()
+def _thread_streams() -> dict:
+    """This thread's current stream and `with` stack, made on its first use."""
+    streams = getattr(_threads, "streams", None)
+    if streams is None:
+        per_thread = os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0") != "0"
+        default = _Stream.ptds if per_thread else _Stream.null
+        streams = _threads.streams = {"current": default, "stack": [default]}
+    return streams
 
 
 class _Event:
@@ -449,6 +507,7 @@ def _get_elapsed_time(start, end):
     return (end._t - start._t) * 1e3
 
 
+# a small GPU: 16 GiB with 8 GiB free, so checks sized by free memory (2**31 elements) skip here
 _PROPERTIES = {"name": b"fake GPU (tests/fake_cupy: NumPy + the CUDA simulator)",
                "totalGlobalMem": 1 << 34, "multiProcessorCount": 2, "major": 9, "minor": 0,
                "maxThreadsPerMultiProcessor": 512, "warpSize": 32}
@@ -458,7 +517,7 @@ cuda.Device = _Device
 cuda.Stream = _Stream
 cuda.Event = _Event
 cuda.get_elapsed_time = _get_elapsed_time
-cuda.get_current_stream = lambda device_id=-1: _Stream.null
+cuda.get_current_stream = lambda device_id=-1: _thread_streams()["current"]
 cuda.is_available = lambda: True
 cuda.runtime = types.SimpleNamespace(
     getDeviceCount=lambda: _DEVICE_COUNT,
@@ -468,6 +527,8 @@ cuda.runtime = types.SimpleNamespace(
     deviceSynchronize=lambda: None,
     memGetInfo=lambda: (1 << 33, 1 << 34),
     runtimeGetVersion=lambda: 13000,
+    streamLegacy=_STREAM_LEGACY,
+    streamPerThread=_STREAM_PER_THREAD,
     driverGetVersion=lambda: 13000,
     CUDARuntimeError=_CUDARuntimeError,
 )
