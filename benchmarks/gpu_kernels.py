@@ -5,8 +5,9 @@ Every fused kernel runs on 2**26-element float32 arrays at each level: "native" 
 timed with CUDA events after a warm-up; the median of the repeats counts. Achieved GB/s = the
 bytes a kernel must read and write once / time; the ceiling is a device-to-device copy of one
 such array (bytes read + written), measured the same way. Arrays are 256 MiB, far larger than
-L2, so no input rotation is needed. Writes JSON (--out). Without a usable GPU it prints why,
-writes {"skipped": true, ...} and exits 0.
+L2, so no input rotation is needed. Writes JSON (--out); every result row names the GPU, driver,
+CUDA, CuPy and torch versions (gpu_env.py). Without a usable GPU it prints why, writes
+{"skipped": true, ...} and exits 0.
 
     python benchmarks/gpu_kernels.py --out gpu-results/gpu_kernels.json
 """
@@ -23,6 +24,7 @@ import time
 import traceback
 
 import numpy as np
+from gpu_env import one_line, versions  # this script's folder is on sys.path
 
 SCHEMA = "gpugrad.gpu_kernels/1"
 LEVELS = ("native", "cupy", "reference")
@@ -151,8 +153,10 @@ def main(argv=None) -> int:
 
     n = 1 << args.log2_elements
     native_reason = cuda_kernels.native_unavailable_reason()
+    env = versions()
     doc.update({
         "skipped": False,
+        "versions": env,
         "device": gg.cuda.get_device_name(),
         "cupy": cp.__version__,
         "gpugrad_file": gg.__file__,
@@ -164,7 +168,7 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "timing": "CUDA events around each call (includes Python dispatch), median of repeats",
     })
-    print(f"gpugrad from {gg.__file__}; device {doc['device']}; n = 2**{args.log2_elements}")
+    print(f"gpugrad from {gg.__file__}; n = 2**{args.log2_elements}; {one_line(env)}")
     if native_reason:
         print(f"native level unavailable: {native_reason}")
 
@@ -185,7 +189,7 @@ def main(argv=None) -> int:
     print(f"{'kernel':<20} {'level':<10} {'median ms':>10} {'GB/s':>8} {'of copy':>8}")
     for name, nbytes, call in cases:
         for level in args.levels.split(","):
-            row = {"kernel": name, "level": level, "bytes": nbytes}
+            row = {"kernel": name, "level": level, "bytes": nbytes, "versions": env}
             if level == "native" and native_reason:
                 row["skipped"] = native_reason
                 results.append(row)

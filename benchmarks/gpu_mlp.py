@@ -4,8 +4,9 @@ and batch. The two alternate step by step after a warm-up; each step is timed wi
 library's CUDA events (and wall-clock, both after a device synchronize); medians count. Peak
 memory of one step: gpugrad's live CuPy-pool bytes (a memory hook) and pool used/total bytes,
 against torch.cuda.max_memory_allocated. Writes JSON (--out) and a markdown summary
-(--summary) that also tabulates gpu_kernels.json when --kernels-json names one. Without a
-usable GPU it prints why, writes {"skipped": true, ...} and exits 0.
+(--summary) that also tabulates gpu_kernels.json when --kernels-json names one; every result
+row names the GPU, driver, CUDA, CuPy and torch versions (gpu_env.py). Without a usable GPU it
+prints why, writes {"skipped": true, ...} and exits 0.
 
     python benchmarks/gpu_mlp.py --out gpu-results/gpu_mlp.json --summary gpu-results/gpu_summary.md
 """
@@ -23,7 +24,8 @@ import traceback
 import numpy as np
 
 # run as a script (scripts/gpu_check.sh) its folder is on sys.path; shared helpers live there
-from gpu_kernels import cuda_unavailable_reason, run_header, write_json  # noqa: E402
+from gpu_env import one_line, versions
+from gpu_kernels import cuda_unavailable_reason, run_header, write_json
 
 SCHEMA = "gpugrad.gpu_mlp/1"
 CONFIGS = [  # (name, layer sizes, batch, timed repeats)
@@ -256,7 +258,11 @@ def _num(value, fmt="{:.2f}") -> str:
 
 
 def summary_markdown(doc: dict, kernels_doc: dict | None) -> str:
-    lines = [f"# gpugrad on {doc.get('device', '?')} ({doc['date']})", ""]
+    env = doc.get("versions")
+    rehearsal = "REHEARSAL (fake GPU, timings mean nothing): " if env and env["rehearsal"] else ""
+    lines = [f"# {rehearsal}gpugrad on {doc.get('device', '?')} ({doc['date']})", ""]
+    if env:
+        lines += [one_line(env), ""]
     if doc.get("skipped"):
         lines += [f"MLP benchmark skipped: {doc.get('reason')}", ""]
     else:
@@ -351,8 +357,10 @@ def main(argv=None) -> int:
         import torch
     except ImportError:
         torch = None
+    env = versions()
     doc.update({
         "skipped": False,
+        "versions": env,
         "device": gg.cuda.get_device_name(),
         "cupy": cp.__version__,
         "torch": None if torch is None else torch.__version__,
@@ -380,6 +388,7 @@ def main(argv=None) -> int:
             row = {"name": name, "sizes": list(sizes), "batch": batch,
                    "error": f"{type(exc).__name__}: {exc}"}
         row["seconds"] = time.perf_counter() - started
+        row["versions"] = env
         doc["results"].append(row)
         write_json(args.out, doc)
         write_summary(args.summary, doc, args.kernels_json)

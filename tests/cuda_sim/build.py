@@ -8,7 +8,9 @@ pointers are host addresses (numpy: arr.ctypes.data).
 
     python tests/cuda_sim/build.py       # builds (or finds) the module and prints its path
 
-load() builds once per source version into build/cuda_sim/<hash>/ and imports the result.
+load() builds once per source version into build/cuda_sim/<hash>/ (or $GG_CUDA_SIM_CACHE/<hash>/)
+and imports the result. Builds in parallel processes (pytest -n) are safe: each compiles in its
+own work folder and the finished module lands with one atomic rename.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
 MODULE = "_cudasim"
+# where builds are kept; scripts/gpu_check.sh's rehearsal runs a copy of tests/ and points here
+CACHE = Path(os.environ.get("GG_CUDA_SIM_CACHE") or ROOT / "build" / "cuda_sim")
 # -U_FORTIFY_SOURCE: the fibers' _longjmp between stacks must not meet glibc's __longjmp_chk
 FLAGS = ["-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-DGG_CUDA_SIM", "-U_FORTIFY_SOURCE",
          "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas"]
@@ -156,11 +160,11 @@ def _compile(module: str, rewritten: list[Path], plain: list[Path], out_root: Pa
     except ImportError as exc:
         raise Unavailable(f"pybind11 is not installed: {exc}") from exc
     flags = [*FLAGS, f"-DGG_CUDA_MODULE={module}"]
-    out_dir = (out_root or ROOT / "build" / "cuda_sim") / _key(compiler, [*rewritten, *plain])
+    out_dir = (out_root or CACHE) / _key(compiler, [*rewritten, *plain])
     target = out_dir / (module + sysconfig.get_config_var("EXT_SUFFIX"))
     if target.is_file():
         return target
-    work = out_dir / "work"
+    work = out_dir / f"work-{os.getpid()}"  # this process's: another may be building the same
     work.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{CSRC}", f"-I{HERE}", f"-I{include}", f"-I{pybind11.get_include()}",
                 f"-I{sysconfig.get_paths()['include']}"]
@@ -185,6 +189,7 @@ def _compile(module: str, rewritten: list[Path], plain: list[Path], out_root: Pa
     _run([compiler, "-shared", "-Wl,-Bsymbolic", *map(str, objects), "-o", str(partial)],
          "linking the CUDA simulator failed")
     os.replace(partial, target)  # atomic: a reader never sees half a module
+    shutil.rmtree(work, ignore_errors=True)
     return target
 
 
@@ -210,7 +215,7 @@ def build_library(source: str, out_root: Path | None = None, includes=()) -> Pat
     runtime_key = _key(compiler, [HERE / "cuda_sim.cpp"])
     digest = hashlib.sha256(source.encode())
     digest.update(runtime_key.encode())
-    out_dir = (out_root or ROOT / "build" / "cuda_sim") / "kernels"
+    out_dir = (out_root or CACHE) / "kernels"
     target = out_dir / f"k{digest.hexdigest()[:20]}.so"
     if target.is_file():
         return target
@@ -221,7 +226,7 @@ def build_library(source: str, out_root: Path | None = None, includes=()) -> Pat
         _run([compiler, *FLAGS, f"-I{HERE}", f"-I{include}", "-c", str(HERE / "cuda_sim.cpp"),
               "-o", str(partial_runtime)], "compiling the CUDA simulator failed")
         os.replace(partial_runtime, runtime)
-    unit = out_dir / f"{target.stem}.cpp"
+    unit = out_dir / f"{target.stem}.{os.getpid()}.cpp"  # this process's copy of the source
     unit.write_text(source)
     partial = out_dir / f"{target.stem}.{os.getpid()}.tmp"
     # generated code: NVRTC does not fail on unused locals, so neither does this; -O1 compiles
@@ -233,6 +238,7 @@ def build_library(source: str, out_root: Path | None = None, includes=()) -> Pat
           str(partial)],
          "compiling a kernel for the CUDA simulator failed", f"\n--- source ---\n{source}")
     os.replace(partial, target)
+    unit.unlink()
     return target
 
 
