@@ -414,9 +414,9 @@ class _Stream:
     """cupy.cuda.Stream as CuPy keeps it: Stream.null is handle 0, Stream.ptds the per-thread
     default stream's (cudaStreamPerThread), a made stream gets its own handle on the current
     device; streams compare by handle; the current stream is per thread (`with stream:` pushes,
-    use() replaces) and starts as Stream.ptds under CUPY_CUDA_PER_THREAD_DEFAULT_STREAM=1, else
-    Stream.null. Work runs at once here, so there is nothing to wait for: a race between streams
-    cannot show on the fake (tests/test_cuda_conditions.py looks for one on a GPU)."""
+    use() replaces) and starts as Stream.null. Work runs at once here, so there is nothing to
+    wait for: a race between streams cannot show on the fake (tests/test_cuda_conditions.py
+    looks for one on a GPU)."""
 
     null = None
     ptds = None
@@ -481,9 +481,7 @@ def _thread_streams() -> dict:
     """This thread's current stream and `with` stack, made on its first use."""
     streams = getattr(_threads, "streams", None)
     if streams is None:
-        per_thread = os.environ.get("CUPY_CUDA_PER_THREAD_DEFAULT_STREAM", "0") != "0"
-        default = _Stream.ptds if per_thread else _Stream.null
-        streams = _threads.streams = {"current": default, "stack": [default]}
+        streams = _threads.streams = {"current": _Stream.null, "stack": [_Stream.null]}
     return streams
 
 
