@@ -111,6 +111,7 @@ PY
 
 # What the build needs, found or not: printed before the build and again when it fails.
 build_tools() {
+  echo "CUDACXX=${CUDACXX:-} CMAKE_ARGS=${CMAKE_ARGS:-} CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-}"
   if command -v nvcc >/dev/null; then nvcc --version | tail -2; else echo "nvcc: not on PATH"; fi
   if command -v cmake >/dev/null; then cmake --version | head -1; else echo "cmake: not on PATH"; fi
   if command -v ninja >/dev/null; then echo "ninja $(ninja --version)"; else echo "ninja: not on PATH"; fi
