@@ -41,17 +41,18 @@ def rehearsal(tmp_path_factory, cuda_sim):  # cuda_sim: built here first, so a f
 @pytest.mark.slow
 def test_the_rehearsal_runs_every_step_and_each_passes(rehearsal):
     out, done = rehearsal
-    assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
+    build, failing = ["build + install (GPUGRAD_CUDA=ON)"], set()
+    if shutil.which("nvcc") is None:  # no CUDA compiler here: the CUDA build fails, as it should,
+        build.append("build + install (GPUGRAD_CUDA=OFF, fallback)")  # and the fallback runs
+        failing = {build[0]}
+    assert done.returncode == (1 if failing else 0), done.stdout[-8000:] + done.stderr[-2000:]
     with open(out / "steps.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    build = ["build + install (GPUGRAD_CUDA=ON)"]
-    if shutil.which("nvcc") is None:  # no CUDA compiler here: the script's own fallback
-        build.append("build + install (GPUGRAD_CUDA=OFF, fallback)")
     assert [r["step"] for r in rows] == ["nvidia-smi", "versions", *build, "import gpugrad",
                                          "pytest -m cuda",
                                          "NCCL: 1-rank group, collectives + a DDP step",
                                          "benchmark: fused kernels", "benchmark: MLP step vs torch"]
-    assert all(r["exit"] == "0" for r in rows[len(build) + 2 - 1 :]), rows
+    assert all(r["exit"] == "0" for r in rows if r["step"] not in failing), rows
     assert all(r["seconds"].isdigit() for r in rows)
     log = (out / "gpu_check.log").read_text()
     assert "REHEARSAL on the fake GPU" in log
