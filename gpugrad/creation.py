@@ -208,6 +208,9 @@ def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    """Integers in [low, high); randint(high, size) as torch's two-argument form."""
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     host = _rng["gen"].integers(low, high, size=_size((tuple(size),)), dtype=np.int64)

@@ -78,6 +78,17 @@ EXCEPTIONS = {
 # loss of -0.0 in torch and +0.0 here, the sign of a sum of -0.0 products, which depends on the
 # reduction's starting value (torch's kernels and NumPy's pairwise sum differ), not on the math
 UNSIGNED_VALUE = {"cross_entropy_probs"}
+# torch leaves the order of tied entries in topk unspecified (its CPU kernel selects with
+# std::nth_element, so which of several equal values comes first depends on their positions in
+# its own way); gpugrad's stable choice (the first index wins) picks an equal value from
+# elsewhere. Where the input holds ties, only the values are compared, without the sign of zero.
+TIES_UNORDERED = {"topk", "topk_smallest"}
+
+
+def _has_ties(array) -> bool:
+    values = np.where(array == 0, 0.0, array).ravel()  # -0.0 ties with 0.0
+    finite = values[~np.isnan(values)]
+    return len(np.unique(finite)) < finite.size or np.isnan(values).sum() > 1
 
 
 def _mutations(op, base):
@@ -217,6 +228,9 @@ def _check(op, label, arrays):
         skip.add("jvp")
     if op.name in EXCEPTIONS and not finite:
         skip |= EXCEPTIONS[op.name][0]
+    unordered = op.name in TIES_UNORDERED and _has_ties(arrays[0])
+    if unordered:
+        skip |= {"grad0", "jvp", "gradgrad0"}
     problems = []
     for what in ("value", "grad", "jvp", "gradgrad"):
         if what not in expected:
@@ -229,7 +243,8 @@ def _check(op, label, arrays):
         for name, a, e in named:
             if name in skip:
                 continue
-            msg = _mismatch(a, e, signed=name == "value" and op.name not in UNSIGNED_VALUE)
+            signed = name == "value" and op.name not in UNSIGNED_VALUE and not unordered
+            msg = _mismatch(a, e, signed=signed)
             if msg:
                 problems.append(f"{label}: {name} {msg}")
     return problems
@@ -248,7 +263,8 @@ def test_special_points_match_torch(op):
 
 
 def test_exception_tables_name_real_ops():
-    for table in (KINKS, TANGENT_FINITE_ONLY, TORCH_LACKS, EXCEPTIONS, UNSIGNED_VALUE, EXTRA_CASES):
+    for table in (KINKS, TANGENT_FINITE_ONLY, TORCH_LACKS, EXCEPTIONS, UNSIGNED_VALUE, EXTRA_CASES,
+                  TIES_UNORDERED):
         assert set(table) <= set(BY_NAME), set(table) - set(BY_NAME)
     assert {name for name, _ in VALUES} <= set(BY_NAME)
 

@@ -18,6 +18,13 @@ from gpugrad.ops.shape import (
     broadcast_to, cat, expand, expand_as, flatten, getitem, index_put, permute, reshape, squeeze,
     stack, t, transpose, unsqueeze, view,
 )
+from gpugrad.ops.linalg import addmm, bmm, dot, einsum, mv, outer
+from gpugrad.ops.reduce import cumsum, norm
+from gpugrad.ops.shape import (
+    argwhere, chunk, diag, flip, index_select, masked_fill, narrow, nonzero, reshape_as, roll, split,
+    tile, tril, triu, unbind, view_as,
+)
+from gpugrad.ops.sorting import argsort, msort, sort, topk
 from gpugrad.tensor import Tensor
 
 __all__ = [name for name in dir() if not name.startswith("_")]
@@ -159,3 +166,72 @@ Tensor.T = property(lambda self: permute(self, *reversed(range(self.ndim))))
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
 Tensor.contiguous = lambda self: self
 Tensor.clone = lambda self: self + 0 if self.array.dtype.kind == "f" else Tensor._make(self.array.copy())
+
+
+# ---- the rest of the Tensor surface a PyTorch script uses ---------------------------------------
+def _new(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        from gpugrad import creation
+
+        return creation.full(
+            creation._size(size), fill, dtype=dtype or self.dtype, device=device or self.device,
+            requires_grad=requires_grad,
+        )
+
+    return method
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+    from gpugrad import creation
+
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                         requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    from gpugrad import creation
+
+    if isinstance(data, Tensor):
+        data = data.detach()
+    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                           requires_grad=requires_grad)
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """type(): torch's type string ('torch.FloatTensor'); type(dtype): a copy in that dtype."""
+    if dtype is None:
+        return ("torch.cuda." if self.is_cuda else "torch.") + _TYPE_NAMES[self.dtype.name]
+    if isinstance(dtype, str):
+        by_name = {name: key for key, name in _TYPE_NAMES.items()}
+        short = dtype.rsplit(".", 1)[-1]
+        if short not in by_name:
+            raise ValueError(f"type: invalid type {dtype!r}")
+        from gpugrad import dtypes
+
+        dtype = dtypes.from_name(by_name[short])
+    return self.to(dtype)
+
+
+def _addmm_method(self, mat1, mat2, *, beta=1, alpha=1):
+    return addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+
+_MORE_METHODS = {
+    "view_as": view_as, "reshape_as": reshape_as, "type": _type,
+    "new_zeros": _new(0), "new_ones": _new(1), "new_empty": _new(0), "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    "masked_fill": masked_fill, "masked_fill_": _inplace("masked_fill_", masked_fill),
+    "tril": tril, "triu": triu, "tril_": _inplace("tril_", tril), "triu_": _inplace("triu_", triu),
+    "addmm": _addmm_method, "bmm": bmm, "dot": dot, "mv": mv, "outer": outer, "diag": diag,
+    "topk": topk, "sort": sort, "argsort": argsort, "msort": msort, "cumsum": cumsum, "norm": norm,
+    "nonzero": nonzero, "argwhere": argwhere, "split": split, "chunk": chunk, "unbind": unbind,
+    "narrow": narrow, "index_select": index_select, "repeat": shape.repeat, "tile": tile,
+    "flip": flip, "roll": roll,
+}
+for _name, _fn in _MORE_METHODS.items():
+    setattr(Tensor, _name, _fn)

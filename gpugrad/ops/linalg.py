@@ -170,3 +170,217 @@ def linear_act(x: Tensor, weight: Tensor, bias: Tensor, activation: str = "ident
         out = z if bias is None else z + bias
         return {"identity": lambda t: t, "relu": A.relu, "sigmoid": A.sigmoid, "tanh": A.tanh}[activation](out)
     return BiasAct.apply(z, bias, activation)
+
+
+# ---- more products: compositions of matmul, so their rules come from MatMul's ----------------
+def _matrix(name: str, arg: str, x) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: {arg} must be a Tensor, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise RuntimeError(f"{name}: {arg} must be a matrix, got {x.ndim}-D tensor")
+    return x
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (mat1 @ mat2); with beta = 0, input is ignored (NaN included)."""
+    _matrix("addmm", "mat1", mat1), _matrix("addmm", "mat2", mat2)
+    if mat1.shape[1] != mat2.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
+            f"{mat2.shape[0]}x{mat2.shape[1]})"
+        )
+    product = matmul(mat1, mat2)
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:
+        return product
+    if not S.expandable(tuple(input.shape), tuple(product.shape)):
+        raise RuntimeError(
+            f"addmm: input of shape {tuple(input.shape)} cannot be broadcast to the product's "
+            f"shape {tuple(product.shape)}"
+        )
+    return (input if beta == 1 else input * beta) + product
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
+    for arg, x in (("batch1", input), ("batch2", mat2)):
+        if not isinstance(x, Tensor) or x.ndim != 3:
+            raise RuntimeError(f"{arg} must be a 3D tensor")
+    expected = [input.shape[0], input.shape[2]]
+    if list(mat2.shape[:2]) != expected:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: {expected} but got: "
+            f"{list(mat2.shape[:2])}."
+        )
+    return matmul(input, mat2)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Inner product of two 1-D tensors of the same size."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input.shape != other.shape:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+            f"[{other.shape[0]}] to have the same number of elements, but got {input.shape[0]} "
+            f"and {other.shape[0]} elements respectively"
+        )
+    return matmul(input, other)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
+    """Matrix (n, m) times vector (m,)."""
+    _matrix("mv", "input", input)
+    if vec.ndim != 1:
+        raise RuntimeError(f"mv: vec must be a vector, got {vec.ndim}-D tensor")
+    return matmul(input, vec)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002
+    """out[i, j] = input[i] * vec2[j] for 1-D tensors."""
+    for arg, x in (("self", input), ("vec2", vec2)):
+        if x.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {arg}, but got {x.ndim}-D")
+    return S.unsqueeze(input, 1) * S.unsqueeze(vec2, 0)
+
+
+def _einsum_labels(equation: str, operands) -> tuple[list[list[str]], list[str]]:
+    """Each operand's labels (one letter per dimension, '...' expanded to reserved symbols,
+    right-aligned) and the output's labels."""
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError(
+            "einsum(): more operands were provided than specified in the equation"
+            if len(operands) > len(terms)
+            else "einsum(): fewer operands were provided than specified in the equation"
+        )
+    ellipsis_ndim = 0
+    for term, x in zip(terms, operands):
+        letters = term.replace("...", "")
+        if any(not c.isalpha() for c in letters):
+            raise RuntimeError(f"einsum(): invalid subscript given in the equation: {term!r}")
+        if "..." in term:
+            ellipsis_ndim = max(ellipsis_ndim, x.ndim - len(letters))
+        elif len(letters) != x.ndim:
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(letters)}) does not "
+                f"match the number of dimensions ({x.ndim}) for operand {terms.index(term)} and "
+                "no ellipsis was given"
+            )
+    reserved = [chr(0x100 + i) for i in range(ellipsis_ndim)]  # not letters a user can write
+    labels = []
+    for term, x in zip(terms, operands):
+        head, _, tail = term.partition("...")
+        covered = x.ndim - len(head) - len(tail)  # dimensions the ellipsis stands for
+        middle = reserved[ellipsis_ndim - covered :] if "..." in term else []
+        labels.append(list(head) + middle + list(tail))
+    if arrow:
+        head, _, tail = output.partition("...")
+        out = list(head) + (reserved if "..." in output else []) + list(tail)
+        for label in out:
+            if not any(label in ls for ls in labels):
+                raise RuntimeError(
+                    f"einsum(): output subscript {label} does not appear in the equation for "
+                    "any input operand"
+                )
+    else:
+        counts = {}
+        for ls in labels:
+            for label in ls:
+                counts[label] = counts.get(label, 0) + 1
+        once = (label for label, n in counts.items() if n == 1 and label not in reserved)
+        out = reserved + sorted(once)
+    return labels, out
+
+
+def _einsum_diagonal(x: Tensor, labels: list[str]) -> tuple[Tensor, list[str]]:
+    """Take the diagonal over each label that repeats within one operand ('ii' -> 'i')."""
+    import numpy as np
+
+    while len(set(labels)) != len(labels):
+        label = next(c for c in labels if labels.count(c) > 1)
+        first, second = [i for i, c in enumerate(labels) if c == label][:2]
+        rest = [i for i in range(x.ndim) if i not in (first, second)]
+        moved = _permuted(x, [*rest, first, second])
+        n = x.shape[first]
+        x = S.getitem(moved, (Ellipsis, np.arange(n), np.arange(n)))
+        labels = [labels[i] for i in rest] + [label]
+    return x, labels
+
+
+def _einsum_sum_out(x: Tensor, labels: list[str], keep: set) -> tuple[Tensor, list[str]]:
+    from gpugrad.ops.reduce import sum as reduce_sum
+
+    drop = tuple(i for i, c in enumerate(labels) if c not in keep)
+    if not drop:
+        return x, labels
+    return reduce_sum(x, drop), [c for c in labels if c in keep]
+
+
+def _einsum_pair(a, la, b, lb, keep: set):
+    """Contract two operands with one matmul: (batch, left, summed) @ (batch, summed, right)."""
+    a, la = _einsum_sum_out(a, la, keep | set(lb))
+    b, lb = _einsum_sum_out(b, lb, keep | set(la))
+    size = {}
+    for x, ls in ((a, la), (b, lb)):
+        for c, s in zip(ls, x.shape):
+            size[c] = s if size.get(c, 1) == 1 else size[c]
+    a = S.expand(a, *[size[c] for c in la])  # size-1 dimensions broadcast against the other's
+    b = S.expand(b, *[size[c] for c in lb])
+    batch = [c for c in la if c in lb and c in keep]
+    summed = [c for c in la if c in lb and c not in keep]
+    left = [c for c in la if c not in lb]
+    right = [c for c in lb if c not in la]
+
+    def prod(labels):
+        n = 1
+        for c in labels:
+            n *= size[c]
+        return n
+
+    a = _permuted(a, [la.index(c) for c in batch + left + summed])
+    b = _permuted(b, [lb.index(c) for c in batch + summed + right])
+    lead = (prod(batch),) if batch else ()
+    a = S.reshape(a, lead + (prod(left), prod(summed)))
+    b = S.reshape(b, lead + (prod(summed), prod(right)))
+    out = S.reshape(matmul(a, b), tuple(size[c] for c in batch + left + right))
+    return out, batch + left + right
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation, e.g. 'bi,oi->bo', 'bij,bjk->bik', 'i,i->', 'ii->i', '...ij->...ji'.
+    Operands are contracted left to right, each pair by one matmul; no Jacobian, no big product."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    for i, x in enumerate(operands):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"einsum(): operand {i} must be a Tensor, got {type(x).__name__}")
+    if len(operands) > 1:
+        operands = promote("einsum", *operands, broadcast=False)
+    labels, out = _einsum_labels(equation, operands)
+    size = {}
+    for index, (x, ls) in enumerate(zip(operands, labels)):
+        for c, s in zip(ls, x.shape):
+            if size.get(c, 1) != 1 and s != 1 and s != size[c]:
+                raise RuntimeError(
+                    f"einsum(): subscript {c} has size {s} for operand {index} which does not "
+                    f"broadcast with previously seen size {size[c]}"
+                )
+            size[c] = s if size.get(c, 1) == 1 else size[c]
+    items = [_einsum_diagonal(x, list(ls)) for x, ls in zip(operands, labels)]
+    result, result_labels = items[0]
+    for k in range(1, len(items)):
+        later = {c for _, ls in items[k + 1 :] for c in ls}
+        result, result_labels = _einsum_pair(result, result_labels, *items[k], set(out) | later)
+    result, result_labels = _einsum_sum_out(result, result_labels, set(out))
+    result = S.expand(result, *[size[c] for c in result_labels])
+    return _permuted(result, [result_labels.index(c) for c in out])
+
+
+def _permuted(x: Tensor, order: list) -> Tensor:
+    return x if order == list(range(x.ndim)) else S.permute(x, *order)

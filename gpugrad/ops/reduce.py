@@ -254,12 +254,125 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else S.reshape(out, [s for i, s in enumerate(x.shape) if i not in dims])
 
 
-def all(x: Tensor, dim=None) -> Tensor:  # noqa: A001
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     with device_guard(x.array):
-        return Tensor._result(x.array.astype(bool).all(axis=dim))
+        return Tensor._result(x.array.astype(bool).all(axis=dim, keepdims=keepdim))
 
 
-def any(x: Tensor, dim=None) -> Tensor:  # noqa: A001
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     with device_guard(x.array):
-        return Tensor._result(x.array.astype(bool).any(axis=dim))
+        return Tensor._result(x.array.astype(bool).any(axis=dim, keepdims=keepdim))
 
+
+# ---- scans and norms ---------------------------------------------------------------------------
+class Cumsum(ArrayFunction):
+    """Running sum along dim; the gradient is the running sum of g taken from the other end."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return xp_of(x).cumsum(x, axis=dim) + 0.0  # as torch's sum from +0: -0.0 + 0 is +0.0
+
+    @staticmethod
+    def backward(ctx, g):
+        return S.flip(Cumsum.apply(S.flip(g, ctx.dim), ctx.dim), ctx.dim), None
+
+    @staticmethod
+    def jvp(ctx, t, _dim):
+        return Cumsum.apply(t, ctx.dim)
+
+
+def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """out[i] = x[0] + ... + x[i] along dim (integers and bools accumulate in int64)."""
+    if dtype is not None:
+        x = x.to(dtypes.as_dtype(dtype))
+    elif x.array.dtype.kind in "biu":
+        x = S.cast(x, dtypes.int64)
+    d = normalize_dims("cumsum", dim, x.ndim)[0] if x.ndim else None
+    if x.ndim == 0:
+        return x + 0
+    if x.array.dtype.kind != "f":
+        with device_guard(x.array):
+            return Tensor._result(x.array.cumsum(axis=d))
+    return Cumsum.apply(x, d)
+
+
+class VectorNorm(ArrayFunction):
+    """The p-norm over dims (kept as size 1) for p = 2, +-inf or any p other than 0 and 1, with
+    torch's rules: the gradient (and tangent) is 0 where the norm is 0; the inf-norm's ties share
+    it evenly, NaN entries counting as maxima. Backward is written in ops, so it is
+    differentiable too (the saved norm is this node's output, so grad of grad sees it vary)."""
+
+    @staticmethod
+    def forward(ctx, x, p, dims):
+        xp = xp_of(x)
+        a = xp.abs(x)
+        if p == 2:
+            y = xp.sqrt((x * x).sum(axis=dims, keepdims=True))
+        elif p == float("inf"):
+            y = a.max(axis=dims, keepdims=True)
+        elif p == float("-inf"):
+            y = a.min(axis=dims, keepdims=True)
+        else:
+            y = (a**p).sum(axis=dims, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(x, y)
+        ctx.p, ctx.dims = p, dims
+        return y
+
+    @staticmethod
+    def _extreme_share(ctx, x, n):
+        """Where |x| is the max (or min), NaN included, 1 / (their count); else 0."""
+        a = E.abs(x)
+        mask = ((a == n) | (E.isnan(a) & E.isnan(n))).to(x.dtype)
+        return mask / sum(mask, ctx.dims, keepdim=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, n = ctx.saved_tensors
+        p = ctx.p
+        if p == 2:
+            return g * E.where(n == 0, 0.0, x / n), None, None
+        if p in (float("inf"), float("-inf")):
+            return E.sign(x) * g * VectorNorm._extreme_share(ctx, x, n), None, None
+        if p < 1:
+            scaled = E.sign(x) * E.where(x == 0, 0.0, E.abs(x) ** (p - 1))
+            return scaled * g * n ** (1 - p), None, None
+        scaled = E.sign(x) * E.abs(x) ** (p - 1) if p < 2 else x * E.abs(x) ** (p - 2)
+        return scaled * E.where(n == 0, 0.0, g / n ** (p - 1)), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _p, _dims):
+        x, n = ctx.saved_tensors
+        p, dims = ctx.p, ctx.dims
+        if p == 2:
+            out = E.where(n == 0, 0.0, sum(x * t, dims, keepdim=True) / n)
+        elif p in (float("inf"), float("-inf")):
+            out = sum(E.sign(x) * t * VectorNorm._extreme_share(ctx, x, n), dims, keepdim=True)
+        elif p < 1:
+            scaled = E.sign(x) * E.where(x == 0, 0.0, E.abs(x) ** (p - 1))
+            out = sum(scaled * t, dims, keepdim=True) * n ** (1 - p)
+        else:
+            summed = sum(E.abs(x) ** (p - 2) * x * t, dims, keepdim=True)
+            out = E.where(n == 0, 0.0, summed / n ** (p - 1))
+        return out
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Vector p-norm over dim (all elements by default): p = 'fro' / 2, 1, inf, -inf, 0 or any
+    number, with torch's gradients (0 where the norm is 0)."""
+    if dtype is not None:
+        x = x.to(dtypes.as_dtype(dtype))
+    if x.array.dtype.kind != "f":
+        raise RuntimeError(f"norm: Expected a floating point tensor as input. Got {x.dtype}")
+    if p is None or p == "fro":
+        p = 2
+    if isinstance(p, (str, bool)) or not isinstance(p, (int, float)):
+        raise ValueError(f"norm: p must be a number, 'fro' or None, got {p!r}")
+    dims = normalize_dims("norm", dim, x.ndim)
+    if p == 1:
+        return sum(E.abs(x), dims, keepdim)
+    if p == 0:
+        return sum((x != 0).to(x.dtype), dims, keepdim)
+    dims = dims if dims is not None else tuple(range(x.ndim))
+    out = VectorNorm.apply(x, float(p), dims)
+    return out if keepdim else S.reshape(out, [s for i, s in enumerate(x.shape) if i not in dims])

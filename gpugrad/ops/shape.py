@@ -427,3 +427,255 @@ def to_device(x: Tensor, device: backend.Device) -> Tensor:
     if x.device == device:
         return x
     return ToDevice.apply(x, device)
+
+
+# ---- views, pieces and rearrangements a PyTorch script reaches for ---------------------------
+class Flip(ArrayFunction):
+    """x reversed along dims (a copy, as torch.flip); its own inverse, so linear both ways."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return backend.xp_of(x).flip(x, axis=dims).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return Flip.apply(g, ctx.dims), None
+
+    @staticmethod
+    def jvp(ctx, t, _dims):
+        return Flip.apply(t, ctx.dims)
+
+
+class Roll(ArrayFunction):
+    """x shifted circularly by shifts along dims; the gradient rolls back by -shifts."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return backend.xp_of(x).roll(x, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return Roll.apply(g, tuple(-s for s in ctx.shifts), ctx.dims), None, None
+
+    @staticmethod
+    def jvp(ctx, t, _shifts, _dims):
+        return Roll.apply(t, ctx.shifts, ctx.dims)
+
+
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    """x viewed with other's shape."""
+    return reshape(x, other.shape)
+
+
+def reshape_as(x: Tensor, other: Tensor) -> Tensor:
+    """x reshaped to other's shape."""
+    return reshape(x, other.shape)
+
+
+def _one_dim(name: str, x: Tensor, dim) -> int:
+    return normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+
+
+def _slice_along(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
+    index = [slice(None)] * x.ndim
+    index[dim] = slice(start, stop)
+    return getitem(x, tuple(index))
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces of x along dim: split_size each (the last may be smaller), or the given sizes."""
+    d = _one_dim("split", x, dim)
+    size = x.shape[d] if x.ndim else 1
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step < 0 or (step == 0 and size > 0):
+            raise RuntimeError(
+                f"split: split_size can only be 0 if dimension size is 0, got {step} for size {size}"
+            )
+        sizes = [min(step, size - start) for start in range(0, size, step)] if step else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != size:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
+                f"size at dimension {d}), but got split_sizes={sizes}"
+            )
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(_slice_along(x, d, start, start + s))
+        start += s
+    return tuple(pieces)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """Up to `chunks` pieces of equal size ceil(n / chunks) along dim (the last may be smaller)."""
+    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    d = _one_dim("chunk", x, dim)
+    size = x.shape[d] if x.ndim else 1
+    return split(x, max(-(-size // int(chunks)), 1) if size else 0, d)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    """The slices of x along dim, that dimension removed."""
+    d = _one_dim("unbind", x, dim)
+    return tuple(squeeze(piece, d) for piece in split(x, 1, d)) if x.shape[d] else ()
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start + length, ...] along dim (a view)."""
+    d = _one_dim("narrow", x, dim)
+    start = start + x.shape[d] if start < 0 else start
+    if not 0 <= start <= x.shape[d] or length < 0 or start + length > x.shape[d]:
+        raise IndexError(
+            f"narrow: start {start} + length {length} exceeds dimension {d} of size {x.shape[d]}"
+        )
+    return _slice_along(x, d, start, start + length)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of x at the 1-D integer `index` along dim; the gradient scatter-adds back."""
+    d = _one_dim("index_select", x, dim)
+    if not isinstance(index, Tensor) or index.ndim > 1 or index.array.dtype.kind not in "iu":
+        raise TypeError("index_select: index must be a 1-D integer tensor")
+    items = [slice(None)] * x.ndim
+    items[d] = reshape(index, -1)
+    return getitem(x, tuple(items))
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    """x tiled sizes[i] times along each dimension (len(sizes) >= x.ndim), as torch's repeat."""
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"repeat: repeats can not be negative, got {list(sizes)}")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    # (s0, s1, ...) -> (1, s0, 1, s1, ...) -> (r0, s0, r1, s1, ...) -> (r0 s0, r1 s1, ...)
+    interleaved = tuple(v for s in shape for v in (1, s))
+    expanded = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    out = expand(reshape(x, interleaved), *expanded)
+    return reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def tile(x: Tensor, dims) -> Tensor:
+    """x repeated dims[i] times along each dimension; missing leading dims count as 1."""
+    dims = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else tuple(dims))
+    return repeat(x, *((1,) * (x.ndim - len(dims)) + dims))
+
+
+def flip(x: Tensor, *dims) -> Tensor:
+    """x reversed along the given dimensions (a copy)."""
+    dims = normalize_dims("flip", _shape_arg(dims), x.ndim)
+    return Flip.apply(x, dims) if dims else x
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """x shifted circularly; with dims None, over the flattened tensor (shape kept)."""
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(
+                f"roll: with dims=None, shifts must be a single number, got {list(shifts)}"
+            )
+        return reshape(Roll.apply(reshape(x, -1), shifts, (0,)), x.shape)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(dims) != len(shifts):
+        raise RuntimeError(
+            f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}"
+        )
+    dims = tuple(normalize_dims("roll", d, x.ndim)[0] for d in dims)
+    return Roll.apply(x, shifts, dims)
+
+
+def _triangle(name: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if x.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, diagonal if lower else diagonal - 1, dtype=bool)
+    keep = keep if lower else ~keep
+    xp = backend.xp_of(x.array)
+    with backend.device_guard(x.array):
+        mask = backend.to_device(keep, x.device)
+        if x.array.dtype.kind != "f":
+            return Tensor._make(xp.where(mask, x.array, x.array.dtype.type(0)))
+    from gpugrad.ops.elementwise import where
+
+    return where(Tensor._make(mask), x, 0.0)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (on and below `diagonal`), the rest zero."""
+    return _triangle("tril", x, diagonal, lower=True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (on and above `diagonal`), the rest zero."""
+    return _triangle("triu", x, diagonal, lower=False)
+
+
+def _diagonal_positions(n_rows: int, n_cols: int, diagonal: int):
+    start_row, start_col = max(-diagonal, 0), max(diagonal, 0)
+    length = max(min(n_rows - start_row, n_cols - start_col), 0)
+    return np.arange(length) + start_row, np.arange(length) + start_col
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """1-D x: a square matrix with x on the given diagonal; 2-D x: that diagonal as 1-D."""
+    if x.ndim == 2:
+        rows, cols = _diagonal_positions(*x.shape, diagonal)
+        return getitem(x, (rows, cols))
+    if x.ndim != 1:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+    n = x.shape[0] + abs(diagonal)
+    with backend.device_guard(x.array):
+        zeros = Tensor._make(backend.xp_of(x.array).zeros((n, n), dtype=x.array.dtype))
+    return index_put(zeros, _diagonal_positions(n, n, diagonal), x)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """x with value (a number or a 0-d tensor) where the bool mask is True (broadcasting)."""
+    if not isinstance(mask, Tensor) or mask.array.dtype != np.bool_:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(
+            f"masked_fill_ only supports boolean masks, but got mask with dtype {got}"
+        )
+    same_device("masked_fill", x, mask)
+    from gpugrad.ops._operands import constant
+    from gpugrad.ops.elementwise import where
+
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(
+                "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)."
+            )
+        same_device("masked_fill", x, value)
+        value = cast(value, x.dtype)
+    else:
+        value = constant(np.asarray(value).astype(x.array.dtype), x.dtype, x)
+    if x.array.dtype.kind != "f":
+        with backend.device_guard(x.array):
+            return Tensor._result(backend.xp_of(x.array).where(mask.array, value.array, x.array))
+    return where(mask, value, x)
+
+
+def nonzero(x: Tensor, as_tuple: bool = False):
+    """Indices of the non-zero entries: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
+    with backend.device_guard(x.array):
+        array = x.array if x.ndim else x.array.reshape(1)
+        found = backend.xp_of(array).nonzero(array)
+        if as_tuple:
+            return tuple(Tensor._make(i.astype(np.int64)) for i in found)
+        out = backend.xp_of(array).stack(found, axis=1).astype(np.int64)
+        return Tensor._make(out if x.ndim else out[:, :0])
+
+
+def argwhere(x: Tensor) -> Tensor:
+    """nonzero(x) as an (n, ndim) tensor."""
+    return nonzero(x)
