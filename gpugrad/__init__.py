@@ -19,6 +19,7 @@ from gpugrad.dtypes import (
 )
 from gpugrad.dtypes import dtype as dtype  # noqa: F401
 from gpugrad.ops import *  # noqa: F401,F403
+import gpugrad.linalg as linalg  # noqa: E402  (after the star import: gg.linalg is torch's, not ops.linalg)
 from gpugrad.serialization import load, save
 from gpugrad.tensor import Tensor, is_tensor
 

@@ -305,7 +305,61 @@ OPS: list[OpInfo] = [
     OpInfo("diag_embed", lambda m, x: x.diag(1), lambda r: [randn(r, 3)], lambda x: np.diag(x, 1)),
     OpInfo("dot", lambda m, a, b: m.dot(a, b), lambda r: [randn(r, 4), randn(r, 4)], np.dot),
     OpInfo("mv", lambda m, a, v: a.mv(v), lambda r: [randn(r, 3, 4), randn(r, 4)], np.matmul),
+    # ---- nn.functional for the modules of issue 14 -------------------------------------------
+    OpInfo("elu", lambda m, x: F(m).elu(x), lambda r: [away(r, 6) * 2], lambda x: np.where(x > 0, x, np.expm1(x))),
+    OpInfo("elu_alpha", lambda m, x: F(m).elu(x, alpha=0.7), lambda r: [away(r, 6) * 2],
+           lambda x: np.where(x > 0, x, 0.7 * np.expm1(x))),
+    OpInfo("mish", lambda m, x: F(m).mish(x), lambda r: [randn(r, 6) * 2], lambda x: x * np.tanh(_softplus(x))),
+    OpInfo("hardtanh", lambda m, x: F(m).hardtanh(x, -0.5, 0.8), lambda r: [away(r, 8, points=(-0.5, 0.8))],
+           lambda x: np.clip(x, -0.5, 0.8)),
+    OpInfo("relu6", lambda m, x: F(m).relu6(x * 4), lambda r: [away(r, 8, points=(0.0, 1.5))],
+           lambda x: np.clip(4 * x, 0, 6)),
+    OpInfo("prelu", lambda m, x, w: F(m).prelu(x, w), lambda r: [away(r, 2, 3, 2), randn(r, 3)],
+           lambda x, w: np.where(x > 0, x, w[:, None] * x)),
+    OpInfo("prelu_shared", lambda m, x, w: F(m).prelu(x, w), lambda r: [away(r, 5), randn(r, 1)],
+           lambda x, w: np.where(x > 0, x, w * x)),
+    OpInfo("logsigmoid", lambda m, x: F(m).logsigmoid(x), lambda r: [randn(r, 6) * 3], lambda x: -_softplus(-x)),
+    OpInfo("layer_norm", lambda m, x, w, b: F(m).layer_norm(x, (3,), w, b), lambda r: [randn(r, 2, 3), randn(r, 3),
+           randn(r, 3)], lambda x, w, b: _layer_norm(x, 1) * w + b),
+    OpInfo("layer_norm_2d", lambda m, x: F(m).layer_norm(x, [2, 3], eps=1e-3), lambda r: [randn(r, 2, 2, 3)],
+           lambda x: _layer_norm(x, 2, 1e-3)),
+    OpInfo("batch_norm_train", lambda m, x, w, b: F(m).batch_norm(x, None, None, w, b, training=True),
+           lambda r: [randn(r, 3, 2), randn(r, 2), randn(r, 2)],
+           lambda x, w, b: (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5) * w + b),
+    OpInfo("batch_norm_train_3d", lambda m, x: F(m).batch_norm(x, None, None, training=True),
+           lambda r: [randn(r, 2, 3, 2)],
+           lambda x: (x - x.mean((0, 2), keepdims=True)) / np.sqrt(x.var((0, 2), keepdims=True) + 1e-5)),
+    OpInfo("batch_norm_eval", lambda m, x, mean, var, w: F(m).batch_norm(x, mean, var, w, None),
+           lambda r: [randn(r, 4, 3), randn(r, 3), positive(r, 3), randn(r, 3)],
+           lambda x, mean, var, w: (x - mean) / np.sqrt(var + 1e-5) * w, nondiff=(1, 2)),
+    OpInfo("normalize", lambda m, x: F(m).normalize(x, dim=1), lambda r: [randn(r, 3, 4)],
+           lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)),
+    OpInfo("embedding", lambda m, i, w: F(m).embedding(i, w), lambda r: [np.array([[0, 2], [2, 3]]), randn(r, 4, 3)],
+           lambda i, w: w[i]),
+    # the padding row is not looked up here (its zero gradient would fail gradcheck by design);
+    # tests/test_nn.py checks padding_idx's gradient against torch
+    OpInfo("embedding_padding", lambda m, i, w: F(m).embedding(i, w, padding_idx=1),
+           lambda r: [np.array([2, 0, 3, 2]), randn(r, 4, 2)], lambda i, w: w[i]),
+    OpInfo("smooth_l1_loss", lambda m, a, b: F(m).smooth_l1_loss(a, b, beta=0.5),
+           lambda r: [randn(r, 8), randn(r, 8) + 0.05], lambda a, b: _smooth_l1(a - b, 0.5).mean()),
+    OpInfo("huber_loss", lambda m, a, b: F(m).huber_loss(a, b, reduction="sum", delta=0.7),
+           lambda r: [randn(r, 8), randn(r, 8) + 0.05], lambda a, b: (0.7 * _smooth_l1(a - b, 0.7)).sum()),
+    OpInfo("kl_div", lambda m, x, t: F(m).kl_div(x, t, reduction="batchmean"),
+           lambda r: [_log_softmax(randn(r, 3, 4), 1), _softmax(randn(r, 3, 4), 1)],
+           lambda x, t: (t * (np.log(t) - x)).sum() / 3),
+    OpInfo("kl_div_log_target", lambda m, x, t: F(m).kl_div(x, t, reduction="sum", log_target=True),
+           lambda r: [_log_softmax(randn(r, 3, 4), 1), _log_softmax(randn(r, 3, 4), 1)],
+           lambda x, t: (np.exp(t) * (t - x)).sum()),
 ]
+
+
+def _layer_norm(x, k, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    return (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+
+
+def _smooth_l1(d, beta):
+    return np.where(np.abs(d) < beta, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta)
 
 
 def _index_put(m, x, v):

@@ -126,7 +126,7 @@ def _function_classes():
 
     found = set()
     for module in (ops_pkg.elementwise, ops_pkg.activation, ops_pkg.reduce, ops_pkg.shape, ops_pkg.linalg,
-                   ops_pkg.loss, fad):
+                   ops_pkg.loss, ops_pkg.sparse, ops_pkg.normalization, ops_pkg.sorting, fad):
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, Function) and obj is not Function and obj.__module__ == module.__name__:
                 found.add(obj)

@@ -14,8 +14,10 @@ torch = pytest.importorskip("torch")
 
 def pair(array, requires_grad=False):
     array = np.asarray(array)
-    return (gg.tensor(array, requires_grad=requires_grad),
-            torch.tensor(array, requires_grad=requires_grad))
+    return (
+        gg.tensor(array, requires_grad=requires_grad),
+        torch.tensor(array, requires_grad=requires_grad),
+    )
 
 
 def same(ours, theirs):
@@ -87,12 +89,16 @@ def test_sorting_indices_ties_and_nan_as_torch():
     a = np.array([[3.0, 1.0, np.nan, 1.0, -np.inf, 3.0], [0.0, -0.5, 2.0, 2.0, np.inf, 0.0]])
     x, tx = pair(a)
     for descending in (False, True):
-        ours, theirs = x.sort(dim=1, descending=descending, stable=True), tx.sort(
-            dim=1, descending=descending, stable=True)
+        ours, theirs = (
+            x.sort(dim=1, descending=descending, stable=True),
+            tx.sort(dim=1, descending=descending, stable=True),
+        )
         same(ours.values, theirs.values)
         same(ours.indices, theirs.indices)
-        same(x.argsort(dim=0, descending=descending, stable=True),
-             tx.argsort(dim=0, descending=descending, stable=True))
+        same(
+            x.argsort(dim=0, descending=descending, stable=True),
+            tx.argsort(dim=0, descending=descending, stable=True),
+        )
     ints, tints = pair(np.array([[5, 2, 9, 2], [1, 1, 0, 7]]))
     same(ints.sort(1).values, tints.sort(1).values)
     distinct = np.random.default_rng(1).permutation(12).reshape(3, 4).astype(np.float64)
@@ -151,16 +157,22 @@ def test_pieces_and_shapes_errors_as_torch():
         (lambda: gg.outer(gg.ones(2, 2), gg.ones(2)), "Expected 1-D argument self"),
         (lambda: gg.bmm(gg.ones(2, 3), gg.ones(2, 3)), "batch1 must be a 3D tensor"),
         (lambda: gg.bmm(gg.ones(2, 3, 4), gg.ones(3, 4, 3)), r"to be: \[2, 4\] but got: \[3, 4\]"),
-        (lambda: gg.addmm(gg.ones(3), gg.ones(2, 3), gg.ones(4, 3)),
-         r"cannot be multiplied \(2x3 and 4x3\)"),
+        (
+            lambda: gg.addmm(gg.ones(3), gg.ones(2, 3), gg.ones(4, 3)),
+            r"cannot be multiplied \(2x3 and 4x3\)",
+        ),
         (lambda: gg.addmm(gg.ones(3, 3), gg.ones(2, 3), gg.ones(3, 4)), "cannot be broadcast"),
         (lambda: gg.dot(gg.ones(2), gg.ones(3)), "inconsistent tensor size"),
         (lambda: gg.roll(x, (1, 2)), "shifts must be a single number"),
         (lambda: gg.roll(x, (1, 2), 0), "shifts and dimensions must align"),
-        (lambda: gg.einsum("ij,jk->il", gg.ones(2, 3), gg.ones(3, 4)),
-         "output subscript l does not appear"),
-        (lambda: gg.einsum("ij,jk", gg.ones(2, 3), gg.ones(4, 4)),
-         "subscript j has size 4 for operand 1"),
+        (
+            lambda: gg.einsum("ij,jk->il", gg.ones(2, 3), gg.ones(3, 4)),
+            "output subscript l does not appear",
+        ),
+        (
+            lambda: gg.einsum("ij,jk", gg.ones(2, 3), gg.ones(4, 4)),
+            "subscript j has size 4 for operand 1",
+        ),
         (lambda: gg.einsum("ij", gg.ones(2)), "number of subscripts in the equation"),
         (lambda: gg.einsum("i,i", gg.ones(2)), "fewer operands"),
     ]
@@ -176,15 +188,23 @@ def test_pieces_and_shapes_errors_as_torch():
 def test_einsum_more_equations_against_torch():
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 3))
-    cases = [("bij->bji", (a,)), ("bij,jk->bik", (a, rng.standard_normal((4, 2)))),
-             ("...ij,jk->...ik", (a, rng.standard_normal((4, 5)))), ("ij,ij->", (b, b)),
-             ("ji", (b,)), ("bij,bij->b", (a, a)), ("ij,kl->ijkl", (b[:2, :2], b[:2, :2])),
-             ("i,i->i", (b[0], b[0])), ("b...,b->...", (a, rng.standard_normal(2)))]
+    cases = [
+        ("bij->bji", (a,)),
+        ("bij,jk->bik", (a, rng.standard_normal((4, 2)))),
+        ("...ij,jk->...ik", (a, rng.standard_normal((4, 5)))),
+        ("ij,ij->", (b, b)),
+        ("ji", (b,)),
+        ("bij,bij->b", (a, a)),
+        ("ij,kl->ijkl", (b[:2, :2], b[:2, :2])),
+        ("i,i->i", (b[0], b[0])),
+        ("b...,b->...", (a, rng.standard_normal(2))),
+    ]
     for equation, arrays in cases:
         ours = gg.einsum(equation, *[gg.tensor(x) for x in arrays])
         theirs = torch.einsum(equation, *[torch.tensor(x) for x in arrays])
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12,
-                                   err_msg=equation)
+        np.testing.assert_allclose(
+            ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12, err_msg=equation
+        )
     assert gg.einsum("ij,jk", [gg.ones(2, 3), gg.ones(3, 1)]).shape == (2, 1)  # a list of operands
 
 

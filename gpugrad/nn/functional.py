@@ -5,11 +5,17 @@ from gpugrad.ops.loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
     multi_margin_loss, nll_loss,
 )
+from gpugrad.ops.activation import elu, hardtanh, logsigmoid, mish, prelu, relu6
+from gpugrad.ops.loss import huber_loss, kl_div, smooth_l1_loss
+from gpugrad.ops.normalization import batch_norm, layer_norm, normalize
+from gpugrad.ops.sparse import embedding, one_hot
 
 __all__ = [
     "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "softplus", "silu", "softmax", "log_softmax",
     "linear", "linear_act", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "multi_margin_loss", "dropout",
+    "elu", "hardtanh", "logsigmoid", "mish", "prelu", "relu6", "huber_loss", "kl_div",
+    "smooth_l1_loss", "batch_norm", "layer_norm", "normalize", "embedding", "one_hot",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from gpugrad import backend as _backend
 from gpugrad.autograd import mode
 from gpugrad.ops import activation, elementwise, linalg, loss, reduce, shape
+from gpugrad.ops import normalization, sorting, sparse  # noqa: F401  (op families of issue 14)
 from gpugrad.ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
 from gpugrad.ops.elementwise import (
     abs, add, clamp, clip, cos, div, eq, erf, exp, ge, gt, isfinite, isinf, isnan, le, log, log1p,
@@ -22,7 +23,7 @@ from gpugrad.ops.linalg import addmm, bmm, dot, einsum, mv, outer
 from gpugrad.ops.reduce import cumsum, norm
 from gpugrad.ops.shape import (
     argwhere, chunk, diag, flip, index_select, masked_fill, narrow, nonzero, reshape_as, roll, split,
-    tile, tril, triu, unbind, view_as,
+    tile, tril, triu, unbind, unflatten, view_as,
 )
 from gpugrad.ops.sorting import argsort, msort, sort, topk
 from gpugrad.tensor import Tensor
@@ -231,7 +232,7 @@ _MORE_METHODS = {
     "topk": topk, "sort": sort, "argsort": argsort, "msort": msort, "cumsum": cumsum, "norm": norm,
     "nonzero": nonzero, "argwhere": argwhere, "split": split, "chunk": chunk, "unbind": unbind,
     "narrow": narrow, "index_select": index_select, "repeat": shape.repeat, "tile": tile,
-    "flip": flip, "roll": roll,
+    "flip": flip, "roll": roll, "unflatten": unflatten,
 }
 for _name, _fn in _MORE_METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -283,3 +283,177 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x), dim), stable."""
     return E.exp(log_softmax(x, dim))
+
+
+# ---- more activations --------------------------------------------------------------------------
+class Elu(ArrayFunction):
+    """x if x > 0 else alpha (e**x - 1), with torch's masks: the gradient takes alpha e**x where
+    x <= 0 (alpha at 0), the second derivative only where x < 0 (0 at 0)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        negative = x <= 0
+        # expm1 of min(x, 0): no overflow for large x, and -0.0 stays -0.0 as in torch
+        return xp.where(negative, alpha * xp.expm1(xp.where(negative, x, 0)), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return EluBackward.apply(x, g, ctx.alpha), None
+
+    @staticmethod
+    def jvp(ctx, t, _alpha):
+        (x,) = ctx.saved_tensors
+        return EluBackward.apply(x, t, ctx.alpha)
+
+
+class EluBackward(ArrayFunction):
+    """gx = g alpha e**x where x <= 0, else g (NaN x passes g, as torch). Linear in g."""
+
+    @staticmethod
+    def forward(ctx, x, g, alpha):
+        xp = xp_of(x)
+        ctx.save_for_backward(x, g)
+        ctx.alpha = alpha
+        negative = x <= 0
+        return g * xp.where(negative, alpha * xp.exp(xp.where(negative, x, 0)), 1)
+
+    @staticmethod
+    def _curvature(ctx, x):
+        return E.where(x < 0, ctx.alpha * E.exp(E.clamp(x, max=0.0)), 0.0)
+
+    @staticmethod
+    def backward(ctx, u):
+        x, g = ctx.saved_tensors
+        grad_x = u * g * EluBackward._curvature(ctx, x) if ctx.needs_input_grad[0] else None
+        grad_g = EluBackward.apply(x, u, ctx.alpha) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_g, None
+
+    @staticmethod
+    def jvp(ctx, tx, tg, _alpha):
+        x, g = ctx.saved_tensors
+        return tx * g * EluBackward._curvature(ctx, x) + EluBackward.apply(x, tg, ctx.alpha)
+
+
+class Prelu(ArrayFunction):
+    """x if x > 0 else w x, with torch's masks: backward uses x > 0, jvp and double backward
+    x >= 0 (they disagree at 0, as torch's formulas do)."""
+
+    jvp_none_ok = True
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return xp_of(x).where(x > 0, x, w * x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return PreluBackward.apply(g, x, w)
+
+    @staticmethod
+    def jvp(ctx, tx, tw):
+        x, w = ctx.saved_tensors
+        if tw is None:
+            return E.where(x >= 0, tx, w * tx)
+        through_w = tw * x
+        if tx is None:
+            return E.where(x >= 0, 0.0, through_w)
+        return E.where(x >= 0, tx, w * tx + through_w)
+
+
+class PreluBackward(ArrayFunction):
+    """(gx, gw) = (g where x > 0 else w g, 0 where x > 0 else x g)."""
+
+    jvp_none_ok = True
+
+    @staticmethod
+    def forward(ctx, g, x, w):
+        ctx.save_for_backward(g, x, w)
+        positive = x > 0
+        xp = xp_of(x)
+        return xp.where(positive, g, w * g), xp.where(positive, g.dtype.type(0), x * g)
+
+    @staticmethod
+    def backward(ctx, u_x, u_w):
+        g, x, w = ctx.saved_tensors
+        nonnegative = x >= 0
+        return (
+            E.where(nonnegative, u_x, u_x * w + u_w * x),
+            E.where(nonnegative, 0.0, g * u_w),
+            E.where(nonnegative, 0.0, g * u_x),
+        )
+
+    @staticmethod
+    def jvp(ctx, tg, tx, tw):
+        g, x, w = ctx.saved_tensors
+        nonnegative = x >= 0
+        out_x = out_w = None
+        if tg is not None:
+            out_x, out_w = E.where(nonnegative, tg, tg * w), E.where(nonnegative, 0.0, tg * x)
+        if tw is not None:
+            term = E.where(nonnegative, 0.0, g * tw)
+            out_x = term if out_x is None else out_x + term
+        if tx is not None:
+            term = E.where(nonnegative, 0.0, g * tx)
+            out_w = term if out_w is None else out_w + term
+        return out_x, out_w
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha (e**x - 1)."""
+    return Elu.apply(_floating("elu", x), alpha)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x))."""
+    x = _floating("mish", x)
+    return x * tanh(softplus(x))
+
+
+def hardtanh(
+    x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """clamp(x, min_val, max_val); the gradient passes only strictly inside, as torch's."""
+    x = _floating("hardtanh", x)
+    if min_val > max_val:
+        raise ValueError(
+            f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})"
+        )
+    inside = (x > min_val) & (x < max_val)
+    return E.where(inside, x, E.clamp(x.detach(), min_val, max_val))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x if x > 0 else weight * x; n > 1 weights scale channel dim 1 (dim 0 of a 1-D x)."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__}")
+    x, weight = promote("prelu", _floating("prelu", x), weight, broadcast=False)
+    n = weight.numel()
+    if n != 1:
+        channel = 1 if x.ndim >= 2 else 0
+        if weight.ndim != 1 or x.ndim == 0 or x.shape[channel] != n:
+            raise RuntimeError(
+                f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
+                f"numbers = {n} and channel size = {x.shape[channel] if x.ndim else 1}."
+            )
+        shape = [1] * x.ndim
+        shape[channel] = n
+        weight = weight.reshape(shape)
+    elif weight.ndim > x.ndim:
+        weight = weight.reshape(())
+    return Prelu.apply(x, weight)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), stable."""
+    # 0.0 - ...: log sigmoid(inf) is +0.0, as torch's
+    return 0.0 - Softplus.apply(-_floating("logsigmoid", x), 1.0, float("inf"))

@@ -349,3 +349,117 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     if input.ndim == 1:
         per_row = S.reshape(per_row, ())
     return _reduce("multi_margin_loss", per_row, reduction)
+
+
+# ---- more losses --------------------------------------------------------------------------------
+class Xlogy(ArrayFunction):
+    """x log(y), and 0 where x == 0 unless y is NaN (torch.xlogy, kl_div's target log target):
+    gradients log(y) (0 where x == 0) and x / y, as torch's (so 0 / 0 = NaN at x = y = 0)."""
+
+    jvp_none_ok = True
+
+    @staticmethod
+    def forward(ctx, x, y):
+        xp = xp_of(x)
+        ctx.save_for_backward(x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.where((x == 0) & ~xp.isnan(y), x.dtype.type(0), x * xp.log(y))
+
+    @staticmethod
+    def _log_where_nonzero(x, y):
+        return Xlogy.apply((x != 0).to(x.dtype), y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return (
+            g * Xlogy._log_where_nonzero(x, y) if ctx.needs_input_grad[0] else None,
+            g * x / y if ctx.needs_input_grad[1] else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, tx, ty):
+        x, y = ctx.saved_tensors
+        terms = [] if tx is None else [tx * Xlogy._log_where_nonzero(x, y)]
+        if ty is not None:
+            terms.append(ty * x / y)
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+def _same_shape(name: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{name}: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
+        )
+
+
+def smooth_l1_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """0.5 d**2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0: L1."""
+    _same_shape("smooth_l1_loss", input, target)
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    d = input - target
+    size = E.abs(d)
+    # NaN takes the quadratic branch (gradient d / beta: NaN, as torch's); the inner where keeps
+    # an infinite d out of it, so its unused gradient is 0, not 0 * inf
+    small = E.where(size >= beta, 0.0, d)
+    loss = E.where(size >= beta, size - 0.5 * beta, 0.5 * small * small / beta)
+    return _reduce("smooth_l1_loss", loss, reduction)
+
+
+def huber_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+) -> Tensor:
+    """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _same_shape("huber_loss", input, target)
+    if delta <= 0:
+        raise RuntimeError(
+            f"huber_loss does not support non-positive values for delta, got {delta}"
+        )
+    d = input - target
+    size = E.abs(d)
+    small = E.where(size >= delta, 0.0, d)  # as in smooth_l1_loss
+    loss = E.where(size >= delta, delta * (size - 0.5 * delta), 0.5 * small * small)
+    return _reduce("huber_loss", loss, reduction)
+
+
+def kl_div(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """target (log target - input) per element, input holding log-probabilities (0 where target
+    is 0); reduction 'batchmean' divides the sum by the batch size, the KL divergence's own
+    definition, 'mean' by the number of elements."""
+    _same_shape("kl_div", input, target)
+    if log_target:
+        loss = E.exp(target) * (target - input)
+    else:
+        # as torch: xlogy(target, target), 0 at target 0 (where the target's gradient is NaN)
+        loss = Xlogy.apply(*promote("kl_div", target, target)) - target * input
+    if reduction == "batchmean":
+        total = R.sum(loss)
+        return total / input.shape[0] if input.ndim else total
+    if reduction == "mean":
+        import warnings
+
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _reduce("kl_div", loss, reduction)

@@ -679,3 +679,20 @@ def nonzero(x: Tensor, as_tuple: bool = False):
 def argwhere(x: Tensor) -> Tensor:
     """nonzero(x) as an (n, ndim) tensor."""
     return nonzero(x)
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """Split dimension dim into `sizes` (one entry may be -1)."""
+    d = _one_dim("unflatten", x, dim)
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if sizes.count(-1) > 1 or (-1 not in sizes and known != x.shape[d]) or (
+        -1 in sizes and (known == 0 or x.shape[d] % known)
+    ):
+        raise RuntimeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+            f"({x.shape[d]}) in the input tensor"
+        )
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])

@@ -1,5 +1,6 @@
 """Sorting: sort, argsort, topk. The order is found on the raw array; the values are gathered
 from x through an index op, so their gradient scatters back to where each value came from."""
+
 from __future__ import annotations
 
 from collections import namedtuple

@@ -28,6 +28,15 @@ class _HookHandle:
         self._hooks.pop(self.id, None)
 
 
+class _WithKwargs:
+    """A hook registered with with_kwargs=True: it also receives forward's keyword arguments."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+
 def _add_indent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     if len(lines) == 1:
@@ -90,27 +99,54 @@ class Module:
 
     def _call_with_hooks(self, args, kwargs):
         for hook in list(self._forward_pre_hooks.values()):
+            if isinstance(hook, _WithKwargs):
+                result = hook.fn(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+                continue
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
+            if isinstance(hook, _WithKwargs):
+                result = hook.fn(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
             if result is not None:
                 output = result
         return output
 
-    def register_forward_pre_hook(self, hook: Callable) -> _HookHandle:
-        """hook(module, args) -> None or new args, run before forward."""
-        handle = _HookHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    @staticmethod
+    def _add_hook(
+        hooks: OrderedDict, hook: Callable, prepend: bool, with_kwargs: bool
+    ) -> _HookHandle:
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        handle = _HookHandle(hooks)
+        hooks[handle.id] = _WithKwargs(hook) if with_kwargs else hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_forward_hook(self, hook: Callable) -> _HookHandle:
-        """hook(module, args, output) -> None or a new output, run after forward."""
-        handle = _HookHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> _HookHandle:
+        """hook(module, args) -> None or new args, run before forward (with_kwargs:
+        hook(module, args, kwargs) -> None or (new_args, new_kwargs)); prepend runs it first."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> _HookHandle:
+        """hook(module, args, output) -> None or a new output, run after forward (with_kwargs:
+        hook(module, args, kwargs, output)); prepend runs it first."""
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
     # ---- registration ------------------------------------------------------------------
     def register_parameter(self, name: str, param: Parameter | None) -> None:
