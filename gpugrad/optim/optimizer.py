@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gpugrad import backend
-from gpugrad.autograd.mode import enable_grad
+from gpugrad.autograd.mode import enable_grad, no_grad
 from gpugrad.tensor import Tensor
 
 
@@ -23,7 +23,10 @@ required = _Required()
 
 class Optimizer:
     """Holds param_groups (each a dict with 'params' and the options) and `state[param]`;
-    subclasses implement step()."""
+    subclasses implement step(), or _update(group, param, grad, state, xp): one parameter's
+    update on its arrays, which the generic step() calls (reading group['lr'] every time)."""
+
+    _float_state: tuple = ()  # scalar state kept as a Python float (step is an int)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -91,7 +94,21 @@ class Optimizer:
                 _zero_grad(param, set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
-        raise NotImplementedError
+        """One update of every parameter that has a .grad; returns closure() if given."""
+        loss = self._closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is None:
+                        continue
+                    with backend.device_guard(param.array):
+                        self._update(group, param, param.grad.array, self.state[param],
+                                     backend.xp_of(param.array))
+                    param._bump_version()
+        return loss
+
+    def _update(self, group: dict, param: Tensor, grad, state: dict, xp) -> None:
+        raise NotImplementedError(f"{type(self).__name__} defines neither step() nor _update()")
 
     def _closure_loss(self, closure):
         if closure is None:
@@ -173,6 +190,8 @@ class Optimizer:
         (floating ones in its dtype), `step` as an int."""
         if name == "step":
             return int(float(value))
+        if name in self._float_state:
+            return float(value)
         if isinstance(value, Tensor):
             array = backend.to_device(value.array, param.device)
         elif value is not None and hasattr(value, "shape") and hasattr(value, "dtype"):
@@ -200,6 +219,39 @@ class Optimizer:
             )
         lines.append(")")
         return "\n".join(lines)
+
+
+_OPTION_RANGES = {  # option -> (low, high, inclusive high), torch's checks and words
+    "lr": (0.0, None, "Invalid learning rate"),
+    "eps": (0.0, None, "Invalid epsilon value"),
+    "momentum": (0.0, None, "Invalid momentum value"),
+    "weight_decay": (0.0, None, "Invalid weight_decay value"),
+    "alpha": (0.0, None, "Invalid alpha value"),
+    "rho": (0.0, 1.0, "Invalid rho value"),
+    "lr_decay": (0.0, None, "Invalid lr_decay value"),
+    "initial_accumulator_value": (0.0, None, "Invalid initial_accumulator_value value"),
+    "momentum_decay": (0.0, None, "Invalid momentum_decay value"),
+}
+
+
+def _check_common(differentiable: bool = False, betas=None, **options) -> None:
+    """ValueError / TypeError naming the option, as torch.optim's constructors raise them."""
+    for name, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        low, high, words = _OPTION_RANGES[name]
+        if not (low <= value and (high is None or value <= high)):
+            raise ValueError(f"{words}: {value}")
+    if betas is not None:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair of numbers, got {betas!r}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    if differentiable:
+        raise ValueError(
+            "differentiable=True is not supported: gpugrad's optimizers update in place"
+        )
 
 
 def _copy_value(value):

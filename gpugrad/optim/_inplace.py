@@ -1,0 +1,27 @@
+"""In-place array updates in torch's order of operations (its CPU kernels' arithmetic), so that
+an optimizer written with them follows torch.optim's single-tensor path number for number."""
+
+from __future__ import annotations
+
+
+def lerp_(start, end, weight: float) -> None:
+    """start += weight (end - start), torch's lerp (from the end when weight >= 0.5)."""
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+
+
+def addcmul_(out, t1, t2, value: float = 1.0) -> None:
+    """out += value * t1 * t2."""
+    out += value * t1 * t2
+
+
+def addcdiv_(out, t1, t2, value: float = 1.0) -> None:
+    """out += value * t1 / t2."""
+    out += value * t1 / t2
+
+
+def with_weight_decay(grad, param, weight_decay: float):
+    """grad + weight_decay * param (a new array), or grad itself when weight_decay is 0."""
+    return grad + weight_decay * param if weight_decay != 0 else grad

@@ -1,0 +1,93 @@
+"""Adagrad: torch.optim.Adagrad's update (lr_decay, initial_accumulator_value, weight decay)."""
+
+from __future__ import annotations
+
+from gpugrad import backend
+from gpugrad.optim._inplace import addcdiv_, addcmul_, with_weight_decay
+from gpugrad.optim.optimizer import Optimizer, _check_common
+from gpugrad.tensor import Tensor
+
+
+def adagrad_update(
+    param, grad, state_sum, step: int, *, lr, lr_decay, eps, weight_decay, maximize, xp
+) -> None:
+    """One Adagrad step of one parameter (step already counts this one), in place."""
+    grad = -grad if maximize else grad
+    grad = with_weight_decay(grad, param, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    addcmul_(state_sum, grad, grad, 1)
+    std = xp.sqrt(state_sum)
+    std += eps
+    addcdiv_(param, grad, std, -clr)
+
+
+class Adagrad(Optimizer):
+    """s += g²; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps); s starts at
+    initial_accumulator_value (its state exists from construction, as torch's)."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach=None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused=None,
+    ):
+        _check_common(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            differentiable=differentiable,
+        )
+        if fused:
+            raise ValueError(
+                "Adagrad: fused=True is not supported (gpugrad fuses through its kernel table)"
+            )
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for param in group["params"]:
+                self._init_state(self.state[param], param)
+
+    def _init_state(self, state, param) -> None:
+        state["step"] = 0
+        xp = backend.xp_of(param.array)
+        with backend.device_guard(param.array):
+            state["sum"] = Tensor._make(
+                xp.full_like(param.array, self.defaults["initial_accumulator_value"])
+            )
+
+    def _update(self, group, param, grad, state, xp) -> None:
+        if not state:
+            self._init_state(state, param)
+        state["step"] += 1
+        adagrad_update(
+            param.array,
+            grad,
+            state["sum"].array,
+            state["step"],
+            lr=group["lr"],
+            lr_decay=group["lr_decay"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+            xp=xp,
+        )
