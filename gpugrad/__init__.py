@@ -8,6 +8,7 @@ from gpugrad import utils  # noqa: F401  (gg.utils.data, torch's import path)
 from gpugrad.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gpugrad.backend import Device, backend_info
 from gpugrad.backend import Device as device
+from gpugrad.creation import Generator  # noqa: F401  (torch.Generator's name)
 from gpugrad.creation import (
     arange, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace,
     manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,

@@ -217,8 +217,9 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
     return _finish(backend.to_device(host.astype(_np_dtype(dtype, dtypes.int64)), backend.as_device(device)), False)
 
 
-def randperm(n, dtype=None, device=None) -> Tensor:
-    host = _rng["gen"].permutation(int(n)).astype(_np_dtype(dtype, dtypes.int64))
+def randperm(n, dtype=None, device=None, generator=None) -> Tensor:
+    """A random permutation of 0..n-1 (from `generator` when given)."""
+    host = _rng_of(generator).permutation(int(n)).astype(_np_dtype(dtype, dtypes.int64))
     return _finish(backend.to_device(host, backend.as_device(device)), False)
 
 
@@ -247,3 +248,44 @@ def _on(device):
     """Make CuPy allocate on the requested GPU (it allocates on its current one)."""
     return backend.on_device(backend.as_device(device))
 
+
+
+class Generator:
+    """A random number generator of its own (torch.Generator): DataLoader(generator=...),
+    random_split and randperm draw from it instead of gpugrad's global generator, so a seed
+    set here reproduces them on its own."""
+
+    def __init__(self, device="cpu"):
+        self.device = backend.as_device(device)
+        self._seed = int(np.random.SeedSequence().entropy % 2**63)
+        self._rng = np.random.default_rng(self._seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from fresh entropy; returns the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % 2**63))._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> Generator:
+        self._rng.bit_generator.state = state
+        return self
+
+
+def _rng_of(generator) -> np.random.Generator:
+    """The NumPy generator behind a gg.Generator, or gpugrad's global one for None."""
+    if generator is None:
+        return _rng["gen"]
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a gpugrad.Generator, got {type(generator).__name__}")
+    return generator._rng

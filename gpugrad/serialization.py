@@ -339,9 +339,10 @@ def _read_archive(f, where: str) -> tuple[dict, dict]:
     return manifest, arrays
 
 
-def load(f, map_location=None):
+def load(f, map_location=None, weights_only: bool | None = None):
     """Read what gg.save wrote. map_location ('cpu', 'cuda', 'cuda:N' or a device) puts every
-    tensor there; by default each goes back to the device it was saved from."""
+    tensor there; by default each goes back to the device it was saved from. weights_only is
+    accepted for torch.load's signature: gg.load never unpickles, so it is always safe."""
     device = None if map_location is None else backend.as_device(map_location)
     if hasattr(f, "read"):
         where = repr(getattr(f, "name", f))

@@ -148,7 +148,7 @@ def test_epoch_callbacks_are_called(monkeypatch, capsys):
         (["--lr", "-1"], "--lr"),
         (["--batch-size", "-5"], "--batch-size"),
         (["--momentum", "1.5"], "momentum must be in"),
-        (["--optimizer", "rmsprop"], "invalid choice"),
+        (["--optimizer", "lbfgs"], "invalid choice"),
         (["--activation", "gelu"], "invalid choice"),
         (["--dataset", "mnist"], "invalid choice"),
         (["--optimizer", "adamw", "--momentum", "0.5"], "sgd only"),
@@ -227,6 +227,16 @@ def test_example_train_mlp():
     assert result.returncode == 0, result.stderr
     match = re.search(r"final test accuracy (\d+\.\d+)%", result.stdout)
     assert match and float(match.group(1)) >= 97.0, result.stdout
+
+
+def test_example_pytorch_port():
+    """The PyTorch quickstart's program, unchanged but for its imports (examples/pytorch_port.py;
+    with torch's imports it runs on PyTorch, reaching about 98%)."""
+    result = _run(os.path.join("examples", "pytorch_port.py"))
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"final test accuracy (\d+\.\d+)%", result.stdout)
+    assert match and float(match.group(1)) >= 95.0, result.stdout
+    assert "Linear(in_features=64, out_features=128, bias=True)" in result.stdout
 
 
 def test_example_custom_function():

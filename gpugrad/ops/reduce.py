@@ -328,6 +328,11 @@ class VectorNorm(ArrayFunction):
 
     @staticmethod
     def backward(ctx, g):
+        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is masked away, as torch's
+            return VectorNorm._backward(ctx, g)
+
+    @staticmethod
+    def _backward(ctx, g):
         x, n = ctx.saved_tensors
         p = ctx.p
         if p == 2:
@@ -342,6 +347,11 @@ class VectorNorm(ArrayFunction):
 
     @staticmethod
     def jvp(ctx, t, _p, _dims):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return VectorNorm._jvp(ctx, t)
+
+    @staticmethod
+    def _jvp(ctx, t):
         x, n = ctx.saved_tensors
         p, dims = ctx.p, ctx.dims
         if p == 2:
