@@ -14,8 +14,8 @@ __all__ = ["Function", "Node", "backward", "grad", "gradcheck", "gradgradcheck",
 
 
 def __getattr__(name):
-    if name == "functional":
-        from gpugrad import func
+    if name == "functional":  # imported on first use: it builds on gpugrad.ops
+        import importlib
 
-        return func
+        return importlib.import_module("gpugrad.autograd.functional")
     raise AttributeError(name)
