@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpugrad import autograd, cuda, data, func, nn, ops, optim, viz  # noqa: F401  (ops attaches Tensor methods)
 from gpugrad import distributed  # noqa: F401  (never imports mpi4py: that waits for init_process_group)
-from gpugrad import utils  # noqa: F401  (gg.utils.data, torch's import path)
+from gpugrad import accelerator, utils  # noqa: F401  (torch's gg.accelerator and gg.utils.data)
 from gpugrad.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gpugrad.backend import Device, backend_info
 from gpugrad.backend import Device as device

@@ -220,3 +220,7 @@ def test_porting_aliases():
 
     assert DataLoader is gg.data.DataLoader
     assert gg.utils.data is gg.data
+    # the quickstart's device choice
+    device = gg.accelerator.current_accelerator().type if gg.accelerator.is_available() else "cpu"
+    assert device == ("cuda" if gg.cuda.is_available() else "cpu")
+    assert gg.accelerator.device_count() == gg.cuda.device_count()
