@@ -8,18 +8,8 @@ import pytest
 
 import gpugrad as gg
 from gpugrad.__main__ import main
+from tests.test_cli import _one_blas_thread  # noqa: F401  (autouse: one BLAS thread here too)
 from tests.test_datasets import _write_mnist
-
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _train(*args):

@@ -64,6 +64,14 @@ def _finish(tensors: tuple, create_graph: bool) -> tuple:
     return tuple(None if t is None else t.detach() for t in tensors)
 
 
+def _results(outputs, outputs_tuple, result, result_tuple, create_graph: bool):
+    """(func's outputs, the derivative) in the caller's form, detached unless create_graph."""
+    return (
+        _unpack(_finish(outputs, create_graph), outputs_tuple),
+        _unpack(_finish(result, create_graph), result_tuple),
+    )
+
+
 def _check_v(v: tuple, other: tuple, other_is_tuple: bool) -> None:
     if len(v) != len(other):
         if other_is_tuple:
@@ -197,10 +205,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with set_grad_enabled(create_graph or is_grad_enabled()):
         grads = _grad(outputs, inputs, v, create_graph=create_graph)
         result = _zeros_for_missing(grads, inputs, strict, create_graph, "back")
-    return (
-        _unpack(_finish(outputs, create_graph), outputs_tuple),
-        _unpack(_finish(result, create_graph), inputs_tuple),
-    )
+    return _results(outputs, outputs_tuple, result, inputs_tuple, create_graph)
 
 
 def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
@@ -230,10 +235,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with set_grad_enabled(create_graph or is_grad_enabled()):
         grads = _grad(grad_inputs, cotangents, v, create_graph=create_graph)
         result = _zeros_for_missing(grads, outputs, strict, create_graph, "back_trick")
-    return (
-        _unpack(_finish(outputs, create_graph), outputs_tuple),
-        _unpack(_finish(result, create_graph), outputs_tuple),
-    )
+    return _results(outputs, outputs_tuple, result, outputs_tuple, create_graph)
 
 
 def _stack_rows(rows: list, shape: tuple) -> Tensor:
@@ -442,10 +444,7 @@ def _second_order(
         else:
             grads = _grad(jac, inputs, v, create_graph=create_graph)
         result = _zeros_for_missing(grads, inputs, strict, create_graph, "double_back")
-    return (
-        _unpack(_finish(outputs, create_graph), outputs_tuple),
-        _unpack(_finish(result, create_graph), inputs_tuple),
-    )
+    return _results(outputs, outputs_tuple, result, inputs_tuple, create_graph)
 
 
 def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):

@@ -393,6 +393,17 @@ def _same_shape(name: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
         )
 
 
+def _quadratic_then_linear(input: Tensor, target: Tensor, cut: float):  # noqa: A002
+    """(the quadratic 0.5 d**2 where |d| < cut, the linear |d| - 0.5 cut beyond, where to
+    switch). NaN takes the quadratic branch (gradient d: NaN, as torch's); the inner where
+    keeps an infinite d out of it, so its unused gradient is 0, not 0 * inf."""
+    d = input - target
+    size = E.abs(d)
+    beyond = size >= cut
+    small = E.where(beyond, 0.0, d)
+    return 0.5 * small * small, size - 0.5 * cut, beyond
+
+
 def smooth_l1_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -405,13 +416,8 @@ def smooth_l1_loss(
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction)
-    d = input - target
-    size = E.abs(d)
-    # NaN takes the quadratic branch (gradient d / beta: NaN, as torch's); the inner where keeps
-    # an infinite d out of it, so its unused gradient is 0, not 0 * inf
-    small = E.where(size >= beta, 0.0, d)
-    loss = E.where(size >= beta, size - 0.5 * beta, 0.5 * small * small / beta)
-    return _reduce("smooth_l1_loss", loss, reduction)
+    quadratic, linear, beyond = _quadratic_then_linear(input, target, beta)
+    return _reduce("smooth_l1_loss", E.where(beyond, linear, quadratic / beta), reduction)
 
 
 def huber_loss(
@@ -426,11 +432,8 @@ def huber_loss(
         raise RuntimeError(
             f"huber_loss does not support non-positive values for delta, got {delta}"
         )
-    d = input - target
-    size = E.abs(d)
-    small = E.where(size >= delta, 0.0, d)  # as in smooth_l1_loss
-    loss = E.where(size >= delta, delta * (size - 0.5 * delta), 0.5 * small * small)
-    return _reduce("huber_loss", loss, reduction)
+    quadratic, linear, beyond = _quadratic_then_linear(input, target, delta)
+    return _reduce("huber_loss", E.where(beyond, delta * linear, quadratic), reduction)
 
 
 def kl_div(

@@ -25,3 +25,12 @@ def addcdiv_(out, t1, t2, value: float = 1.0) -> None:
 def with_weight_decay(grad, param, weight_decay: float):
     """grad + weight_decay * param (a new array), or grad itself when weight_decay is 0."""
     return grad + weight_decay * param if weight_decay != 0 else grad
+
+
+def weight_decay_(param, grad, lr: float, weight_decay: float, decoupled: bool):
+    """The gradient to use after weight decay: decoupled (AdamW's way) shrinks param in place
+    by 1 - lr * weight_decay and keeps grad; otherwise weight_decay * param joins grad."""
+    if weight_decay != 0 and decoupled:
+        param *= 1 - lr * weight_decay
+        return grad
+    return with_weight_decay(grad, param, weight_decay)

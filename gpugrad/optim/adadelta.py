@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from gpugrad.optim._inplace import addcmul_, with_weight_decay
-from gpugrad.optim.optimizer import Optimizer, _check_common, _state_buffer
+from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
 def adadelta_update(
-    param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay, maximize, xp
+    param, grad, square_avg, acc_delta, *, step, lr, rho, eps, weight_decay, maximize, xp
 ) -> None:
-    """One Adadelta step of one parameter, in place."""
+    """One Adadelta step of one parameter, in place (step is not used)."""
     grad = -grad if maximize else grad
     grad = with_weight_decay(grad, param, weight_decay)
     square_avg *= rho
@@ -26,6 +26,10 @@ def adadelta_update(
 class Adadelta(Optimizer):
     """v = rho v + (1 - rho) g²; d = sqrt(u + eps) / sqrt(v + eps) * g;
     u = rho u + (1 - rho) d²; p -= lr d."""
+
+    update = staticmethod(adadelta_update)
+    state_buffers = ("square_avg", "acc_delta")
+    update_options = ("lr", "rho", "eps", "weight_decay", "maximize")
 
     def __init__(
         self,
@@ -54,22 +58,3 @@ class Adadelta(Optimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = _state_buffer(param)
-            state["acc_delta"] = _state_buffer(param)
-        state["step"] += 1
-        adadelta_update(
-            param.array,
-            grad,
-            state["square_avg"].array,
-            state["acc_delta"].array,
-            lr=group["lr"],
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-            xp=xp,
-        )

@@ -9,7 +9,7 @@ from gpugrad.tensor import Tensor
 
 
 def adagrad_update(
-    param, grad, state_sum, step: int, *, lr, lr_decay, eps, weight_decay, maximize, xp
+    param, grad, state_sum, *, step: int, lr, lr_decay, eps, weight_decay, maximize, xp
 ) -> None:
     """One Adagrad step of one parameter (step already counts this one), in place."""
     grad = -grad if maximize else grad
@@ -24,6 +24,10 @@ def adagrad_update(
 class Adagrad(Optimizer):
     """s += g²; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps); s starts at
     initial_accumulator_value (its state exists from construction, as torch's)."""
+
+    update = staticmethod(adagrad_update)
+    state_buffers = ("sum",)
+    update_options = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
 
     def __init__(
         self,
@@ -65,29 +69,12 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for param in group["params"]:
-                self._init_state(self.state[param], param)
+                self._init_state(self.state[param], param, group)
 
-    def _init_state(self, state, param) -> None:
+    def _init_state(self, state, param, group) -> None:
         state["step"] = 0
         xp = backend.xp_of(param.array)
         with backend.device_guard(param.array):
             state["sum"] = Tensor._make(
                 xp.full_like(param.array, self.defaults["initial_accumulator_value"])
             )
-
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            self._init_state(state, param)
-        state["step"] += 1
-        adagrad_update(
-            param.array,
-            grad,
-            state["sum"].array,
-            state["step"],
-            lr=group["lr"],
-            lr_decay=group["lr_decay"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-            xp=xp,
-        )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gpugrad.optim._inplace import addcdiv_, lerp_, with_weight_decay
-from gpugrad.optim.optimizer import Optimizer, _check_common, _state_buffer
+from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
 def adamax_update(
-    param, grad, exp_avg, exp_inf, step: int, *, lr, beta1, beta2, eps, weight_decay, maximize, xp
+    param, grad, exp_avg, exp_inf, *, step: int, lr, beta1, beta2, eps, weight_decay, maximize, xp
 ) -> None:
     """One Adamax step of one parameter (step counts this one), in place."""
     grad = -grad if maximize else grad
@@ -23,6 +23,10 @@ def adamax_update(
 
 class Adamax(Optimizer):
     """m = lerp(m, g, 1 - b1); u = max(b2 u, |g| + eps); p -= lr / (1 - b1**t) * m / u."""
+
+    update = staticmethod(adamax_update)
+    state_buffers = ("exp_avg", "exp_inf")
+    update_options = ("lr", "betas", "eps", "weight_decay", "maximize")
 
     def __init__(
         self,
@@ -51,25 +55,3 @@ class Adamax(Optimizer):
             "capturable": capturable,
         }
         super().__init__(params, defaults)
-
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = _state_buffer(param)
-            state["exp_inf"] = _state_buffer(param)
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        adamax_update(
-            param.array,
-            grad,
-            state["exp_avg"].array,
-            state["exp_inf"].array,
-            state["step"],
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-            xp=xp,
-        )

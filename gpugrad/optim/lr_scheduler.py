@@ -185,14 +185,8 @@ class LambdaLR(_FunctionsState, LRScheduler):
         ]
 
 
-class MultiplicativeLR(_FunctionsState, LRScheduler):
+class MultiplicativeLR(LambdaLR):
     """lr = lr * lr_lambda(epoch) at every step after the first."""
-
-    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
-        _check_optimizer(optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
         if self._initial:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad.optim._inplace import addcdiv_, addcmul_, lerp_, with_weight_decay
-from gpugrad.optim.optimizer import Optimizer, _check_common, _state_buffer
+from gpugrad.optim._inplace import addcdiv_, addcmul_, lerp_, weight_decay_
+from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
 def nadam_update(
@@ -13,9 +13,9 @@ def nadam_update(
     grad,
     exp_avg,
     exp_avg_sq,
+    *,
     step: int,
     mu_product: float,
-    *,
     lr,
     beta1,
     beta2,
@@ -25,16 +25,12 @@ def nadam_update(
     decoupled_weight_decay,
     maximize,
     xp,
-) -> float:
+) -> dict:
     """One NAdam step of one parameter (step counts this one), in place; returns the new
-    product of the momentum coefficients."""
+    product of the momentum coefficients, {"mu_product": ...}."""
     grad = -grad if maximize else grad
     bias_correction2 = 1 - beta2**step
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = with_weight_decay(grad, param, weight_decay)
+    grad = weight_decay_(param, grad, lr, weight_decay, decoupled_weight_decay)
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
     # torch keeps this product in a float32 scalar tensor (its default dtype): so does this
@@ -47,14 +43,25 @@ def nadam_update(
     denom += eps
     addcdiv_(param, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
     addcdiv_(param, exp_avg, denom, (-lr * mu_next) / (1.0 - mu_product_next))
-    return mu_product
+    return {"mu_product": mu_product}
 
 
 class NAdam(Optimizer):
     """Adam whose step mixes the current gradient and the momentum with the coefficients
     mu_t = b1 (1 - 0.5 * 0.96**(t momentum_decay)) (Dozat); decoupled_weight_decay as AdamW."""
 
-    _float_state = ("mu_product",)
+    update = staticmethod(nadam_update)
+    state_buffers = ("exp_avg", "exp_avg_sq")
+    scalar_state = {"mu_product": 1.0}
+    update_options = (
+        "lr",
+        "betas",
+        "eps",
+        "weight_decay",
+        "momentum_decay",
+        "decoupled_weight_decay",
+        "maximize",
+    )
 
     def __init__(
         self,
@@ -92,29 +99,3 @@ class NAdam(Optimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            state["step"] = 0
-            state["mu_product"] = 1.0
-            state["exp_avg"] = _state_buffer(param)
-            state["exp_avg_sq"] = _state_buffer(param)
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        state["mu_product"] = nadam_update(
-            param.array,
-            grad,
-            state["exp_avg"].array,
-            state["exp_avg_sq"].array,
-            state["step"],
-            state["mu_product"],
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
-            xp=xp,
-        )

@@ -22,11 +22,18 @@ required = _Required()
 
 
 class Optimizer:
-    """Holds param_groups (each a dict with 'params' and the options) and `state[param]`;
-    subclasses implement step(), or _update(group, param, grad, state, xp): one parameter's
-    update on its arrays, which the generic step() calls (reading group['lr'] every time)."""
+    """Holds param_groups (each a dict with 'params' and the options) and `state[param]`.
+    Subclasses implement step(), or declare their per-parameter update for the generic one:
+    `update(param, grad, *buffers, step=, xp=, **scalars, **options)` changes the arrays in
+    place (one function a fused kernel can replace) and returns the changed scalars, if any;
+    `state_buffers` names the zero arrays it keeps per parameter, `scalar_state` the Python
+    numbers (with their starting values), `update_options` the group options it reads at every
+    step (so a scheduler's new lr applies at once; betas are passed as beta1, beta2)."""
 
-    _float_state: tuple = ()  # scalar state kept as a Python float (step is an int)
+    update = None
+    state_buffers: tuple = ()
+    scalar_state: dict = {}
+    update_options: tuple = ()
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -102,13 +109,41 @@ class Optimizer:
                     if param.grad is None:
                         continue
                     with backend.device_guard(param.array):
-                        self._update(group, param, param.grad.array, self.state[param],
-                                     backend.xp_of(param.array))
+                        self._update(
+                            group,
+                            param,
+                            param.grad.array,
+                            self.state[param],
+                            backend.xp_of(param.array),
+                        )
                     param._bump_version()
         return loss
 
+    def _init_state(self, state: dict, param: Tensor, group: dict) -> None:
+        state["step"] = 0
+        state.update(self.scalar_state)
+        for name in self.state_buffers:
+            state[name] = _state_buffer(param)
+
     def _update(self, group: dict, param: Tensor, grad, state: dict, xp) -> None:
-        raise NotImplementedError(f"{type(self).__name__} defines neither step() nor _update()")
+        if self.update is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither step() nor update")
+        if not state:
+            self._init_state(state, param, group)
+        state["step"] += 1
+        options = {}
+        for name in self.update_options:
+            if name == "betas":
+                options["beta1"], options["beta2"] = group["betas"]
+            else:
+                options[name] = group[name]
+        buffers = [None if state.get(n) is None else state[n].array for n in self.state_buffers]
+        scalars = {name: state[name] for name in self.scalar_state}
+        changed = self.update(
+            param.array, grad, *buffers, step=state["step"], xp=xp, **scalars, **options
+        )
+        if changed:
+            state.update(changed)
 
     def _closure_loss(self, closure):
         if closure is None:
@@ -190,7 +225,7 @@ class Optimizer:
         (floating ones in its dtype), `step` as an int."""
         if name == "step":
             return int(float(value))
-        if name in self._float_state:
+        if name in self.scalar_state:
             return float(value)
         if isinstance(value, Tensor):
             array = backend.to_device(value.array, param.device)

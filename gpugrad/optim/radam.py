@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gpugrad.optim._inplace import addcmul_, lerp_, with_weight_decay
-from gpugrad.optim.optimizer import Optimizer, _check_common, _state_buffer
+from gpugrad.optim._inplace import addcmul_, lerp_, weight_decay_
+from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
 def radam_update(
@@ -11,8 +11,8 @@ def radam_update(
     grad,
     exp_avg,
     exp_avg_sq,
-    step: int,
     *,
+    step: int,
     lr,
     beta1,
     beta2,
@@ -24,11 +24,7 @@ def radam_update(
 ) -> None:
     """One RAdam step of one parameter (step counts this one), in place."""
     grad = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            grad = with_weight_decay(grad, param, weight_decay)
+    grad = weight_decay_(param, grad, lr, weight_decay, decoupled_weight_decay)
     lerp_(exp_avg, grad, 1 - beta1)
     exp_avg_sq *= beta2
     addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
@@ -51,6 +47,10 @@ def radam_update(
 class RAdam(Optimizer):
     """Adam whose adaptive term is switched on (and rectified) only once the length of the
     approximated SMA, rho_t, exceeds 5; before that, an un-adapted momentum step."""
+
+    update = staticmethod(radam_update)
+    state_buffers = ("exp_avg", "exp_avg_sq")
+    update_options = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
 
     def __init__(
         self,
@@ -81,26 +81,3 @@ class RAdam(Optimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = _state_buffer(param)
-            state["exp_avg_sq"] = _state_buffer(param)
-        state["step"] += 1
-        beta1, beta2 = group["betas"]
-        radam_update(
-            param.array,
-            grad,
-            state["exp_avg"].array,
-            state["exp_avg_sq"].array,
-            state["step"],
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
-            xp=xp,
-        )

@@ -13,6 +13,7 @@ def rmsprop_update(
     grad_avg,
     momentum_buffer,
     *,
+    step,
     lr,
     alpha,
     eps,
@@ -23,7 +24,7 @@ def rmsprop_update(
     xp,
 ) -> None:
     """One RMSprop step of one parameter, in place on the arrays (grad_avg: centered only;
-    momentum_buffer: momentum > 0 only)."""
+    momentum_buffer: momentum > 0 only; step is not used: RMSprop has no bias correction)."""
     grad = -grad if maximize else grad
     grad = with_weight_decay(grad, param, weight_decay)
     square_avg *= alpha
@@ -46,6 +47,10 @@ class RMSprop(Optimizer):
     """v = alpha v + (1 - alpha) g²; centered: g_avg = lerp(g_avg, g, 1 - alpha) and
     v - g_avg² in the root; with momentum b = momentum b + g / (sqrt(v) + eps), p -= lr b,
     else p -= lr g / (sqrt(v) + eps)."""
+
+    update = staticmethod(rmsprop_update)
+    state_buffers = ("square_avg", "grad_avg", "momentum_buffer")
+    update_options = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
     def __init__(
         self,
@@ -83,27 +88,11 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update(self, group, param, grad, state, xp) -> None:
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = _state_buffer(param)
-            if group["momentum"] > 0:
-                state["momentum_buffer"] = _state_buffer(param)
-            if group["centered"]:
-                state["grad_avg"] = _state_buffer(param)
-        state["step"] += 1
-        rmsprop_update(
-            param.array,
-            grad,
-            state["square_avg"].array,
-            state["grad_avg"].array if group["centered"] else None,
-            state["momentum_buffer"].array if group["momentum"] > 0 else None,
-            lr=group["lr"],
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            maximize=group["maximize"],
-            xp=xp,
-        )
+    def _init_state(self, state, param, group) -> None:
+        """torch's: grad_avg only when centered, momentum_buffer only with momentum."""
+        state["step"] = 0
+        state["square_avg"] = _state_buffer(param)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = _state_buffer(param)
+        if group["centered"]:
+            state["grad_avg"] = _state_buffer(param)
