@@ -21,6 +21,7 @@ from gpugrad.dtypes import (
 from gpugrad.dtypes import dtype as dtype  # noqa: F401
 from gpugrad.ops import *  # noqa: F401,F403
 import gpugrad.linalg as linalg  # noqa: E402  (after the star import: gg.linalg is torch's, not ops.linalg)
+from gpugrad.replay import capture
 from gpugrad.serialization import load, save
 from gpugrad.tensor import Tensor, is_tensor
 
@@ -29,7 +30,7 @@ float = float32  # noqa: A001
 int = int32  # noqa: A001
 __version__ = "0.1.0"
 __all__ = ["Tensor", "tensor", "device", "Device", "no_grad", "enable_grad", "is_grad_enabled",
-           "set_grad_enabled", "backend_info", "is_tensor", "manual_seed"]
+           "set_grad_enabled", "backend_info", "is_tensor", "manual_seed", "capture"]
 
 
 def get_default_dtype():

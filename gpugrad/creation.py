@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad import backend, dtypes
+from gpugrad import backend, dtypes, replay
 from gpugrad.tensor import Tensor, _check_can_require_grad
 
 _rng = {"gen": np.random.default_rng()}
@@ -114,14 +114,14 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     xp = backend.xp_for(backend.as_device(device))
     shape = _size((size,) if isinstance(size, (int, np.integer)) else (tuple(size),))
     with _on(device):
-        array = xp.full(shape, fill_value, dtype=_np_dtype(dtype))
+        array = replay.op(xp.full, shape, fill_value, _np_dtype(dtype))
     return _finish(array, requires_grad)
 
 
 def _filled(value, size, dtype, device, requires_grad):
     xp = backend.xp_for(backend.as_device(device))
     with _on(device):
-        array = xp.full(_size(size), value, dtype=_np_dtype(dtype))
+        array = replay.op(xp.full, _size(size), value, _np_dtype(dtype))
     return _finish(array, requires_grad)
 
 
@@ -185,8 +185,13 @@ def _random(draw, size, dtype, device, requires_grad):
     if np_dtype.kind != "f":
         raise TypeError(f"random floats need a floating dtype, got {np_dtype}")
     work = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
-    host = draw(_rng["gen"], _size(size), work).astype(np_dtype, copy=False)
-    return _finish(backend.to_device(host, backend.as_device(device)), requires_grad)
+    return _finish(replay.op(_draw, draw, _size(size), work, np_dtype, backend.as_device(device)),
+                   requires_grad)
+
+
+def _draw(draw, size, work, np_dtype, device):
+    """Fresh samples from the global generator (drawn again at every replay of a captured step)."""
+    return backend.to_device(draw(_rng["gen"], size, work).astype(np_dtype, copy=False), device)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -213,14 +218,21 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    host = _rng["gen"].integers(low, high, size=_size((tuple(size),)), dtype=np.int64)
-    return _finish(backend.to_device(host.astype(_np_dtype(dtype, dtypes.int64)), backend.as_device(device)), False)
+    def draw(generator, shape, np_dtype, device):
+        return backend.to_device(generator().integers(low, high, size=shape, dtype=np.int64)
+                                 .astype(np_dtype), device)
+
+    return _finish(replay.op(draw, generator, _size((tuple(size),)), _np_dtype(dtype, dtypes.int64),
+                              backend.as_device(device)), False)
 
 
 def randperm(n, dtype=None, device=None, generator=None) -> Tensor:
     """A random permutation of 0..n-1 (from `generator` when given)."""
-    host = _rng_of(generator).permutation(int(n)).astype(_np_dtype(dtype, dtypes.int64))
-    return _finish(backend.to_device(host, backend.as_device(device)), False)
+    def draw(rng, n, np_dtype, device):
+        return backend.to_device(rng.permutation(n).astype(np_dtype), device)
+
+    return _finish(replay.op(draw, _rng_of(generator), int(n), _np_dtype(dtype, dtypes.int64),
+                             backend.as_device(device)), False)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

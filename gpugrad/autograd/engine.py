@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
 from gpugrad.backend import cupy_backend as _gpus
@@ -332,7 +333,7 @@ def _validate_grad(node, i, g):
 
 def _zeros_for_output(node, nr) -> Tensor:
     shape, dtype, xp = node.output_meta[nr]
-    return Tensor._make(xp.zeros(shape, dtype=dtype))
+    return Tensor._make(replay.op(xp.zeros, shape, dtype))
 
 
 def _owner(array) -> int:
@@ -362,9 +363,15 @@ def _post_accumulate(leaf):
 
 
 def _accumulate_into(leaf, g, create_graph, claimed):
+    # every write of leaf.grad is a capture op: a recorded step (gg.capture) makes it again, with
+    # that replay's arrays, and reads the .grad the leaf has then
     if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-    elif leaf.grad is None:
+        if leaf.grad is None:
+            leaf.grad = g
+        else:
+            leaf.grad = leaf.grad + g
+        return
+    if leaf.grad is None:
         # Adopt the engine's fresh gradient as .grad (no copy) unless its memory is the
         # caller's or already another leaf's .grad in this pass (Add hands the same g to both
         # inputs): .grad may later be changed in place, which must not reach anything else.
@@ -372,12 +379,28 @@ def _accumulate_into(leaf, g, create_graph, claimed):
         if owner in claimed or not g.array.flags.c_contiguous:
             # a copy (C-ordered: a transposed view from matmul's backward would make every
             # later in-place update and fused optimizer step slower)
-            leaf.grad = Tensor._make(g.array.copy())
+            replay.op(_set_grad_copy, leaf, g.array)
         else:
             claimed.add(owner)
-            leaf.grad = Tensor._make(g.array)
+            replay.op(_set_grad, leaf, g.array)
     elif leaf.grad.requires_grad:
-        leaf.grad = Tensor._make(leaf.grad.array + g.array)
+        replay.op(_add_to_grad, leaf, g.array)
     else:
-        leaf.grad.array += g.array
-        leaf.grad._bump_version()
+        replay.op(_add_into_grad, leaf, g.array)
+
+
+def _add_into_grad(leaf, array):
+    leaf.grad.array += array
+    leaf.grad._bump_version()
+
+
+def _set_grad(leaf, array):
+    leaf.grad = Tensor._make(array)
+
+
+def _set_grad_copy(leaf, array):
+    leaf.grad = Tensor._make(array.copy())
+
+
+def _add_to_grad(leaf, array):
+    leaf.grad = Tensor._make(leaf.grad.array + array)

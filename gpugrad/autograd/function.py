@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.backend import cupy_backend as _gpus
 from gpugrad.backend import device_of, same_device, xp_of
@@ -231,7 +232,10 @@ class Function:
         state.grad_enabled = False
         state.fw_suspended += 1
         try:
-            raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
+            if _replaying.recorder is None or _replaying.depth or not cls.arrays:
+                raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
+            else:  # a step is being recorded (gg.capture): this forward is an instruction
+                raw = _replaying.recorder.forward(cls, ctx, raw_args)
         except Exception as exc:
             if cls.arrays:  # gpugrad's own op failed: inputs on two devices are the likely cause
                 _check_one_device(cls, args, exc)
@@ -289,6 +293,7 @@ class ArrayFunction(Function):
 
 _mode_state = mode.state
 _new_node = object.__new__
+_replaying = replay.state
 
 
 def _devices(args) -> list:

@@ -71,9 +71,10 @@ def to_host(array) -> np.ndarray:
 def same_device(name: str, *arrays) -> None:
     """RuntimeError naming op `name` and two of the devices when `arrays` are not all on one."""
     first = arrays[0]
+    host = isinstance(first, np.ndarray)
     for other in arrays[1:]:
-        if type(other) is not type(first) or (
-            not isinstance(first, np.ndarray) and first.device.id != other.device.id
+        if isinstance(other, np.ndarray) is not host or (
+            not host and first.device.id != other.device.id
         ):
             raise RuntimeError(f"{name}: expected all tensors on the same device, got "
                                f"{device_of(first)} and {device_of(other)}")

@@ -23,12 +23,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gpugrad import replay
 from gpugrad.backend import device_guard, xp_of
 
 LEVELS = ("native", "cupy", "reference")
 NATIVE_MIN_SIZE = 2048  # below this the C++ call costs more than NumPy's own loop
 _state = {"forced": os.environ.get("GPUGRAD_KERNELS") or None, "C": None, "C_loaded": False}
 KERNELS: dict[str, "Kernel"] = {}
+_replaying = replay.state
 
 
 @contextlib.contextmanager
@@ -89,9 +91,14 @@ class Kernel:
         self.half, self.inputs = half, inputs
 
     def __call__(self, *args):
+        if _replaying.recorder is not None and not _replaying.depth:  # a kernel called by a step
+            return replay.op(self._run, *args)            # being recorded (gg.capture)
+        return self._run(*args)
+
+    def _run(self, *args):
         first = args[0]
         forced = _state["forced"]
-        if type(first) is np.ndarray:
+        if isinstance(first, np.ndarray):
             if forced == "reference":
                 return self.reference(*args)
             C = _state["C"] if _state["C_loaded"] else native_cpu()

@@ -1,4 +1,5 @@
 """gg.nn.functional: activations and losses under PyTorch's names."""
+from gpugrad import backend, replay
 from gpugrad.ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
 from gpugrad.ops.linalg import linear, linear_act
 from gpugrad.ops.loss import (
@@ -27,9 +28,14 @@ def dropout(x, p: float = 0.5, training: bool = True):
         return x
     if p == 1:
         return x * 0
-    from gpugrad import backend, creation
+    from gpugrad import creation
     from gpugrad.tensor import Tensor
 
-    keep = creation.generator().random(x.shape) >= p
-    scale = (keep / (1 - p)).astype(x.array.dtype)
-    return x * Tensor._make(backend.to_device(scale, x.device))
+    # fresh at every call, and at every replay of a captured step (a capture op)
+    scale = replay.op(_dropout_scale, creation.generator, x.shape, p, x.array.dtype, x.device)
+    return x * Tensor._make(scale)
+
+
+def _dropout_scale(generator, shape, p, dtype, device):
+    keep = generator().random(shape) >= p
+    return backend.to_device((keep / (1 - p)).astype(dtype), device)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from gpugrad import backend as _backend
+from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.ops import activation, elementwise, linalg, loss, reduce, shape
 from gpugrad.ops import normalization, sorting, sparse  # noqa: F401  (op families of issue 14)
@@ -48,7 +49,7 @@ def _inplace(name, fn):
         if mode.state.grad_enabled and self.requires_grad:
             # the op may save its input for backward: give it a snapshot, not the buffer we overwrite
             with _backend.device_guard(self.array):
-                snapshot = self.array.copy()
+                snapshot = replay.op(_copy_array, self.array)
             operand = Tensor._make(snapshot, True, self.grad_fn, self._output_nr)
             operand._tangent = self._tangent
         result = fn(operand, *args, **kwargs)
@@ -68,7 +69,7 @@ def _inplace(name, fn):
                 f"{name}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(result.shape)}"
             )
         with _backend.device_guard(self.array):
-            self.array[...] = result.array
+            replay.op(_assign, self.array, result.array)
         self._bump_version()
         if records:
             self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
@@ -90,29 +91,42 @@ def _setitem(self, index, value):
     _inplace("__setitem__", put)(self, value)
 
 
+def _copy_array(array):
+    return array.copy()
+
+
+def _assign(dst, src):
+    """dst[...] = src: every in-place write into a tensor's buffer goes through here, a capture
+    op (a captured step writes again at each replay)."""
+    dst[...] = src
+
+
 def _fill(self, value):
     with mode.no_grad(), _backend.device_guard(self.array):
-        self.array[...] = value
+        replay.op(_assign, self.array, value)
     self._bump_version()
     return self
 
 
-def _normal(self, mean=0.0, std=1.0):
+def _sample(draw, dst, device):
+    """dst[...] = fresh samples from the global generator, drawn again at every replay."""
     from gpugrad import creation
 
-    sample = creation.generator().normal(mean, std, size=self.shape)
-    return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
+    dst[...] = _backend.to_device(draw(creation.generator(), dst.shape).astype(dst.dtype), device)
+
+
+def _normal(self, mean=0.0, std=1.0):
+    with _backend.device_guard(self.array):
+        replay.op(_sample, lambda g, shape: g.normal(mean, std, size=shape), self.array, self.device)
+    self._bump_version()
+    return self
 
 
 def _uniform(self, a=0.0, b=1.0):
-    from gpugrad import creation
-
-    sample = creation.generator().uniform(a, b, size=self.shape)
-    return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
-
-
-def _to_like(host, like):
-    return _backend.to_device(host.astype(like.array.dtype), like.device)
+    with _backend.device_guard(self.array):
+        replay.op(_sample, lambda g, shape: g.uniform(a, b, size=shape), self.array, self.device)
+    self._bump_version()
+    return self
 
 
 def _copy(self, src):
@@ -120,7 +134,7 @@ def _copy(self, src):
     if not isinstance(src_array, (int, float)):
         src_array = _backend.to_device(src_array, self.device)
     with _backend.device_guard(self.array):
-        self.array[...] = src_array
+        replay.op(_assign, self.array, src_array)
     self._bump_version()
     return self
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from gpugrad import replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels, xp_of
 from gpugrad.ops import elementwise as E
@@ -244,7 +245,13 @@ def silu(x: Tensor) -> Tensor:
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) as torch: NaN stays NaN, -0.0 stays -0.0; saves a bit-packed mask for backward."""
-    return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._make(x.array * (x.array > 0))
+    if x.array.dtype.kind == "f":
+        return Relu.apply(x)
+    return Tensor._make(replay.op(_int_relu, x.array))
+
+
+def _int_relu(array):
+    return array * (array > 0)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

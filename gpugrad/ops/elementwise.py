@@ -3,8 +3,11 @@ so it is itself differentiable) and jvp stand together. Broadcast gradients are 
 each input's shape by the engine."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
+from gpugrad import replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops._operands import promote, same_device
@@ -407,11 +410,15 @@ def pow(a, b) -> Tensor:  # noqa: A001
 def sign(x: Tensor) -> Tensor:
     """-1, 0 or 1, and 0 at NaN as torch (no gradient: it is piecewise constant)."""
     with device_guard(x.array):
-        xp = xp_of(x.array)
-        s = xp.sign(x.array)
-        if s.dtype.kind == "f":  # NumPy's sign(NaN) is NaN; torch's 0 makes |x|' 0 there, not NaN
-            s = xp.where(xp.isnan(s), s.dtype.type(0), s)
-        return Tensor._result(s)
+        return Tensor._result(replay.op(_sign, x.array))
+
+
+def _sign(array):
+    xp = xp_of(array)
+    s = xp.sign(array)
+    if s.dtype.kind == "f":  # NumPy's sign(NaN) is NaN; torch's 0 makes |x|' 0 there, not NaN
+        s = xp.where(xp.isnan(s), s.dtype.type(0), s)
+    return s
 
 
 def rsqrt(x: Tensor) -> Tensor:
@@ -453,12 +460,12 @@ def where(condition, a, b) -> Tensor:
     like = a if isinstance(a, Tensor) else b
     if not isinstance(condition, Tensor):
         with device_guard(like.array):
-            condition = Tensor._make(xp_of(like.array).asarray(condition, dtype=bool))
+            condition = Tensor._make(replay.op(xp_of(like.array).asarray, condition, bool))
     a, b = promote("where", a, b)
     same_device("where", a, condition)
     if condition.array.dtype != np.bool_:
         with device_guard(condition.array):
-            condition = Tensor._make(condition.array.astype(bool))
+            condition = Tensor._make(replay.op(_as_bool, condition.array))
     return Where.apply(condition, a, b)
 
 
@@ -466,48 +473,56 @@ def _compare(name, ufunc):
     def op(a, b) -> Tensor:
         a, b = promote(name, a, b)
         with device_guard(a.array):
-            return Tensor._result(ufunc(a.array, b.array))
+            return Tensor._result(replay.op(ufunc, a.array, b.array))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise a {name} b as a bool tensor (no gradient)."
     return op
 
 
-eq = _compare("eq", lambda a, b: a == b)
-ne = _compare("ne", lambda a, b: a != b)
-lt = _compare("lt", lambda a, b: a < b)
-le = _compare("le", lambda a, b: a <= b)
-gt = _compare("gt", lambda a, b: a > b)
-ge = _compare("ge", lambda a, b: a >= b)
+eq = _compare("eq", operator.eq)
+ne = _compare("ne", operator.ne)
+lt = _compare("lt", operator.lt)
+le = _compare("le", operator.le)
+gt = _compare("gt", operator.gt)
+ge = _compare("ge", operator.ge)
+
+
+def _as_bool(array):
+    return array.astype(bool)
+
+
+def _bool_op(fn):
+    return lambda *arrays: fn(*(a.astype(bool) for a in arrays))
+
+
+_NOT, _AND, _OR = _bool_op(operator.invert), _bool_op(operator.and_), _bool_op(operator.or_)
 
 
 def logical_not(x: Tensor) -> Tensor:
     with device_guard(x.array):
-        return Tensor._result(~x.array.astype(bool))
+        return Tensor._result(replay.op(_NOT, x.array))
 
 
 def logical_and(a: Tensor, b: Tensor) -> Tensor:
     same_device("logical_and", a, b)
     with device_guard(a.array):
-        return Tensor._result(a.array.astype(bool) & b.array.astype(bool))
+        return Tensor._result(replay.op(_AND, a.array, b.array))
 
 
 def logical_or(a: Tensor, b: Tensor) -> Tensor:
     same_device("logical_or", a, b)
     with device_guard(a.array):
-        return Tensor._result(a.array.astype(bool) | b.array.astype(bool))
+        return Tensor._result(replay.op(_OR, a.array, b.array))
 
 
-def isfinite(x: Tensor) -> Tensor:
-    with device_guard(x.array):
-        return Tensor._result(xp_of(x.array).isfinite(x.array))
+def _test(name):
+    def op(x: Tensor) -> Tensor:
+        with device_guard(x.array):
+            return Tensor._result(replay.op(getattr(xp_of(x.array), name), x.array))
+
+    op.__name__ = op.__qualname__ = name
+    return op
 
 
-def isnan(x: Tensor) -> Tensor:
-    with device_guard(x.array):
-        return Tensor._result(xp_of(x.array).isnan(x.array))
-
-
-def isinf(x: Tensor) -> Tensor:
-    with device_guard(x.array):
-        return Tensor._result(xp_of(x.array).isinf(x.array))
+isfinite, isnan, isinf = _test("isfinite"), _test("isnan"), _test("isinf")

@@ -7,7 +7,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from gpugrad import dtypes
+from gpugrad import dtypes, replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, xp_of
 from gpugrad.ops import elementwise as E
@@ -164,18 +164,29 @@ def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
         raise RuntimeError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     dims = normalize_dims(name, dim, x.ndim)
     if x.array.dtype.kind != "f":
-        method = x.array.max if fn is Amax else x.array.min
         with device_guard(x.array):
-            return Tensor._result(method(axis=dims, keepdims=keepdim))
+            return Tensor._result(replay.op(_int_extreme, x.array, dims, keepdim, fn is Amax))
     return fn.apply(x, dims, keepdim, nan_wins)
+
+
+def _int_extreme(array, dims, keepdim, largest):
+    return (array.max if largest else array.min)(axis=dims, keepdims=keepdim)
 
 
 def _arg(name, x, dim, keepdim, pick):
     with device_guard(x.array):
         if dim is None:
-            return Tensor._result(pick(x.array.reshape(-1), axis=0))
+            return Tensor._result(replay.op(_pick_flat, pick, x.array))
         d = normalize_dims(name, dim, x.ndim)[0]
-        return Tensor._result(pick(x.array, axis=d, keepdims=keepdim))
+        return Tensor._result(replay.op(_pick, pick, x.array, d, keepdim))
+
+
+def _pick_flat(pick, array):
+    return pick(array.reshape(-1), axis=0)
+
+
+def _pick(pick, array, axis, keepdims):
+    return pick(array, axis=axis, keepdims=keepdims)
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -196,8 +207,8 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
     d = normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
     with device_guard(x.array):
         if x.ndim == 0:
-            return values_indices(x, Tensor._make(xp_of(x.array).zeros((), dtype="int64")))
-        index = Tensor._result(pick(x.array, axis=d, keepdims=True))
+            return values_indices(x, Tensor._make(replay.op(xp_of(x.array).zeros, (), "int64")))
+        index = Tensor._result(replay.op(_pick, pick, x.array, d, True))
         values = _gather(x, d, index)  # argmax's indices are in range: no check needed
     if not keepdim:
         values, index = S.squeeze(values, d), S.squeeze(index, d)
@@ -248,20 +259,34 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = normalize_dims("logsumexp", dim, x.ndim)
     xp = xp_of(x.array)
     with device_guard(x.array):
-        shift = x.array.max(axis=dims, keepdims=True) if x.array.size else xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
-        shift = Tensor._make(xp.where(xp.isfinite(shift), shift, 0))
+        shift = Tensor._make(replay.op(_finite_max, x.array, dims, _keep_shape(x.shape, dims)))
     out = E.log(sum(E.exp(x - shift), dims, keepdim=True)) + shift
     return out if keepdim else S.reshape(out, [s for i, s in enumerate(x.shape) if i not in dims])
 
 
+def _finite_max(array, dims, shape):
+    """The max over dims where finite, else 0: logsumexp's shift (no gradient through it)."""
+    xp = xp_of(array)
+    shift = array.max(axis=dims, keepdims=True) if array.size else xp.zeros(shape, array.dtype)
+    return xp.where(xp.isfinite(shift), shift, 0)
+
+
+def _all(array, dim, keepdim):
+    return array.astype(bool).all(axis=dim, keepdims=keepdim)
+
+
+def _any(array, dim, keepdim):
+    return array.astype(bool).any(axis=dim, keepdims=keepdim)
+
+
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     with device_guard(x.array):
-        return Tensor._result(x.array.astype(bool).all(axis=dim, keepdims=keepdim))
+        return Tensor._result(replay.op(_all, x.array, dim, keepdim))
 
 
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     with device_guard(x.array):
-        return Tensor._result(x.array.astype(bool).any(axis=dim, keepdims=keepdim))
+        return Tensor._result(replay.op(_any, x.array, dim, keepdim))
 
 
 # ---- scans and norms ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpugrad import backend, dtypes
+from gpugrad import backend, dtypes, replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
 from gpugrad.ops._operands import normalize_dims, same_device
@@ -178,7 +178,7 @@ class IndexPut(ArrayFunction):
 
 
 def _zeros_scalar(like: Tensor) -> Tensor:
-    return Tensor._make(backend.xp_of(like.array).zeros((), dtype=like.array.dtype))
+    return Tensor._make(replay.op(backend.xp_of(like.array).zeros, (), like.array.dtype))
 
 
 class Cast(ArrayFunction):
@@ -410,6 +410,10 @@ def index_put(x: Tensor, index, value) -> Tensor:
     return IndexPut.apply(x, index, value)
 
 
+def _astype(array, dtype):
+    return array.astype(dtype)
+
+
 def cast(x: Tensor, dtype: dtypes.dtype) -> Tensor:
     """A copy of x with another dtype (differentiable between float dtypes)."""
     if dtype.np is None:
@@ -418,7 +422,7 @@ def cast(x: Tensor, dtype: dtypes.dtype) -> Tensor:
         return x
     if not dtype.is_floating_point:
         with backend.device_guard(x.array):
-            return Tensor._make(x.array.astype(dtype.np))
+            return Tensor._make(replay.op(_astype, x.array, dtype.np))
     return Cast.apply(x, dtype)
 
 

@@ -4,11 +4,12 @@ load_state_dict in torch.optim's layout, so checkpoints read the same way."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gpugrad import backend
+from gpugrad import backend, replay
 from gpugrad.autograd.mode import enable_grad, no_grad
 from gpugrad.tensor import Tensor
 
@@ -144,6 +145,11 @@ class Optimizer:
         )
         if changed:
             state.update(changed)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _recorded_step(cls.__dict__["step"])
 
     def _closure_loss(self, closure):
         if closure is None:
@@ -287,6 +293,19 @@ def _check_common(differentiable: bool = False, betas=None, **options) -> None:
         raise ValueError(
             "differentiable=True is not supported: gpugrad's optimizers update in place"
         )
+
+
+def _recorded_step(step):
+    """An optimizer's step() as one capture op: a captured training step (gg.capture) runs the
+    whole update again at each replay, reading the learning rate and advancing its state then."""
+
+    @functools.wraps(step)
+    def run(self, closure=None):
+        if closure is None:
+            return replay.op(step, self)
+        return step(self, closure)
+
+    return run
 
 
 def _copy_value(value):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gpugrad import backend, dtypes
+from gpugrad import backend, dtypes, replay
 from gpugrad.autograd.mode import no_grad
 from gpugrad.nn.parameter import Parameter
 from gpugrad.tensor import Tensor
@@ -546,13 +546,20 @@ class Module:
 
 
 def _zero_grad(param: Tensor, set_to_none: bool) -> None:
-    if param.grad is None:
-        return
-    if set_to_none:
-        param.grad = None
-        return
+    if param.grad is not None:
+        # .grad is read and written when this runs: a captured step (gg.capture) does it again
+        # at each replay, on the .grad the parameter has then
+        replay.op(_drop_grad if set_to_none else _zero_grad_in_place, param)
+
+
+def _drop_grad(param: Tensor) -> None:
+    param.grad = None
+
+
+def _zero_grad_in_place(param: Tensor) -> None:
     if param.grad.grad_fn is not None:
         param.grad = param.grad.detach()
     else:
         param.grad.requires_grad = False
-    param.grad.zero_()
+    param.grad.array[...] = 0
+    param.grad._bump_version()
