@@ -106,7 +106,8 @@ def kernel_cases(cp, kernels, n: int):
     xs = x.reshape(-1, 1024)
     rows = xs.shape[0]
     target = cp.asarray(np.random.default_rng(0).integers(0, 1024, rows))
-    _, lse = kernels.softmax_xent_fwd(xs, target)
+    flag = kernels.bad_target_flag(xs)
+    _, lse = kernels.softmax_xent_fwd(xs, target, -100, flag)
     scale = cp.full(rows, 1.0 / rows, dtype=f32)
     p, buf, m, v = normal(n), cp.zeros(n, f32), cp.zeros(n, f32), cp.zeros(n, f32)
     word = 4 * n
@@ -119,7 +120,8 @@ def kernel_cases(cp, kernels, n: int):
         ("relu_bwd", 2 * word + mask_bytes, lambda: kernels.relu_bwd(g, mask)),
         ("bias_act_fwd_relu", 2 * word, lambda: kernels.bias_act_fwd(xb, bias, "relu")),
         ("bias_act_bwd_relu", 3 * word, lambda: kernels.bias_act_bwd(yb, gb, "relu")),
-        ("softmax_xent_fwd", word + 16 * rows, lambda: kernels.softmax_xent_fwd(xs, target)),
+        ("softmax_xent_fwd", word + 16 * rows,
+         lambda: kernels.softmax_xent_fwd(xs, target, -100, flag)),
         ("softmax_xent_bwd", 2 * word + 24 * rows,
          lambda: kernels.softmax_xent_bwd(xs, target, lse, scale)),
         ("sgd_step_momentum", 5 * word,

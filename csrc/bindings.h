@@ -178,6 +178,7 @@ void define(py::module_& m, Kernel kernel, const char* doc, Get get, void (*)(A.
 #define GG_DEFINE_KERNEL(name, half, check, params, doc)                                      \
   {                                                                                           \
     using T = float;                                                                          \
+    using ::gg::Label;                                                                        \
     ::gg::bind::define<Module, half != 0>(                                                    \
         m, {Module::kName, #name, check, ::gg::bind::parameter_names(#params)},               \
         doc, [](auto tag) { return &GG_NS::name<typename decltype(tag)::type>; },             \

@@ -1,6 +1,7 @@
 """gg.cuda: is a GPU usable, which one, and waiting for it."""
 from __future__ import annotations
 
+from gpugrad import backend
 from gpugrad.backend import cupy_backend
 
 
@@ -22,6 +23,7 @@ def synchronize(device=None):
         cp = cupy_backend.module()
         index = cp.cuda.Device().id if device is None else _index(device)
         cp.cuda.Device(index).synchronize()
+    backend.raise_deferred()  # what a kernel reported meanwhile (a bad cross-entropy target)
 
 
 def _index(device) -> int:

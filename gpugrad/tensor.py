@@ -121,6 +121,8 @@ class Tensor:
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def item(self):
+        if backend._deferred:
+            backend.raise_deferred()
         if self.array.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self.array.size} elements cannot be converted to Scalar"
@@ -128,7 +130,7 @@ class Tensor:
         return self.array.item()
 
     def tolist(self):
-        return self.array.tolist()
+        return backend.to_host(self.array).tolist()
 
     def __float__(self):
         return float(self.item())

@@ -312,6 +312,8 @@ def test_bias_act_backward_with_no_rows_zeroes_gbias(backend):
 
 # ---- softmax cross-entropy ----
 
+IGNORE = -100
+
 XENT_SHAPES = [(1, 1), (5, 10), (33, 7), (64, 1000), (3, 2049), (2000, 16)]
 
 
@@ -321,13 +323,16 @@ def run_xent(backend, logits_host, targets_host, scale_host, dtype):
     logits, targets = backend.array(logits_host), backend.array(targets_host)
     loss, check_loss = backend.output((rows,), dtype)
     lse, check_lse = backend.output((rows,), dtype)
+    bad = backend.array(np.array([kernels.NO_BAD_TARGET], np.int64))
     backend.call(
         "softmax_xent_fwd",
-        *backend.pointers(logits, targets, loss, lse),
+        *backend.pointers(logits, targets, loss, lse, bad),
         rows,
         cols,
+        IGNORE,
         name,
     )
+    assert backend.to_numpy(bad)[0] == kernels.NO_BAD_TARGET  # every target is in range
     check_loss()
     check_lse()
     scale = backend.array(scale_host)
@@ -355,13 +360,45 @@ def test_softmax_xent(backend, dtype, shape, magnitude):
     loss, lse, gx = run_xent(backend, logits_host, targets_host, scale_host, dtype)
 
     assert np.isfinite(loss).all() and np.isfinite(lse).all() and np.isfinite(gx).all()
-    loss_ref, lse_ref = reference("softmax_xent_fwd", logits_host, targets_host)
+    loss_ref, lse_ref = reference("softmax_xent_fwd", logits_host, targets_host, IGNORE,
+                                  np.array([kernels.NO_BAD_TARGET], np.int64))
     assert_close(lse, lse_ref, dtype, scale=magnitude)
     assert_close(loss, loss_ref, dtype, scale=magnitude)
 
     # the backward takes the kernel's own lse, as the autograd op will
     expected = reference("softmax_xent_bwd", logits_host, targets_host, lse, scale_host)
     assert_close(gx, expected, dtype, scale=magnitude if magnitude > 100 else 1.0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+def test_softmax_xent_ignored_rows_and_bad_targets(backend, dtype):
+    """A row whose target is ignore_index costs 0; a target out of range gives NaN and is stored
+    in bad_target (the host raises it); the backward picks no column for either."""
+    rows, cols = 6, 5
+    logits_host = sample(rows * cols, dtype).reshape(rows, cols)
+    targets_host = np.array([0, IGNORE, 4, 7, -3, 2], np.int64)
+    logits, targets = backend.array(logits_host), backend.array(targets_host)
+    loss, _ = backend.output((rows,), dtype)
+    lse, _ = backend.output((rows,), dtype)
+    bad = backend.array(np.array([kernels.NO_BAD_TARGET], np.int64))
+    backend.call("softmax_xent_fwd", *backend.pointers(logits, targets, loss, lse, bad), rows, cols,
+                 IGNORE, dtype_name(dtype))
+    loss_host, lse_host = backend.to_numpy(loss), backend.to_numpy(lse)
+    flag = np.array([kernels.NO_BAD_TARGET], np.int64)
+    expected_loss, expected_lse = reference("softmax_xent_fwd", logits_host, targets_host, IGNORE, flag)
+    assert backend.to_numpy(bad)[0] in (7, -3) and flag[0] in (7, -3)
+    np.testing.assert_array_equal(np.isnan(loss_host), [False, False, False, True, True, False])
+    assert loss_host[1] == 0
+    assert_close(loss_host[[0, 2, 5]], expected_loss[[0, 2, 5]], dtype)
+    assert_close(lse_host, expected_lse, dtype)
+    scale = backend.array(np.array([1, 0, 1, 1, 1, 1], dtype))
+    gx, _ = backend.output((rows, cols), dtype)
+    backend.call("softmax_xent_bwd", *backend.pointers(logits, targets, lse, scale, gx), rows, cols,
+                 dtype_name(dtype))
+    expected_gx = reference("softmax_xent_bwd", logits_host, targets_host, lse_host,
+                            backend.to_numpy(scale))
+    assert_close(backend.to_numpy(gx), expected_gx, dtype)
+    assert (backend.to_numpy(gx)[1] == 0).all()
 
 
 # ---- optimizer steps ----
@@ -502,7 +539,7 @@ def zero_args(name: str) -> tuple:
         "relu_bwd": (0, 0, 0, 0),
         "bias_act_fwd": (0, 0, 0, 0, 0, 0),
         "bias_act_bwd": (0, 0, 0, 0, 0, 0, 0),
-        "softmax_xent_fwd": (0, 0, 0, 0, 0, 0),
+        "softmax_xent_fwd": (0, 0, 0, 0, 0, 0, 0, -100),
         "softmax_xent_bwd": (0, 0, 0, 0, 0, 0, 0),
         "sgd_step": (0, 0, 0, 0, 0),
         "adam_step": (0, 0, 0, 0, 0, 0),
@@ -547,7 +584,7 @@ def test_bad_sizes_and_act_raise_value_error():
         with pytest.raises(ValueError, match="bias_act_fwd: act must be"):
             module.bias_act_fwd(0, 0, 0, 1, 1, 4, "float32", *extra)
         with pytest.raises(ValueError, match="softmax_xent_fwd: cols must be >= 1"):
-            module.softmax_xent_fwd(0, 0, 0, 0, 3, 0, "float32", *extra)
+            module.softmax_xent_fwd(0, 0, 0, 0, 0, 3, 0, -100, "float32", *extra)
 
 
 def test_zero_sized_calls_are_no_ops():

@@ -131,6 +131,15 @@ GG_HD inline T xent_backward(T x, T lse, bool is_target, T scale) {
   return (math_exp(x - lse) - (is_target ? T(1) : T(0))) * scale;
 }
 
+// A row's target: a class to pick, ignore_index (the row's loss and gradient are 0, as torch's),
+// or anything else out of [0, cols): a bad target, reported through the kernels' bad_target.
+enum TargetKind { kPickTarget, kIgnoreRow, kBadTarget };
+
+GG_HD inline int target_kind(int64_t target, int64_t cols, Label ignore_index) {
+  if (target == ignore_index) return kIgnoreRow;
+  return target >= 0 && target < cols ? kPickTarget : kBadTarget;
+}
+
 // ---- fused optimizer steps, one in-place pass per parameter ----
 
 // torch.optim.SGD: d = g + wd * p; with momentum: buf = first ? d : mu * buf + (1 - damp) * d,

@@ -48,12 +48,16 @@
     (const T* y, const T* g, T* gx, T* gbias, int64_t rows, int64_t cols, int act),           \
     "gx = g * act'(y) from the output y; gbias[c] = sum_r gx[r, c] (overwritten)")            \
   X(softmax_xent_fwd, 0, GG_CHECK_CLASSES,                                                    \
-    (const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows, int64_t cols),   \
-    "lse[r] = logsumexp(logits[r]); loss[r] = lse[r] - logits[r, targets[r]]")                \
+    (const T* logits, const int64_t* targets, T* loss, T* lse, int64_t* bad_target,           \
+     int64_t rows, int64_t cols, Label ignore_index),                                         \
+    "lse[r] = logsumexp(logits[r]); loss[r] = lse[r] - logits[r, targets[r]], 0 where the "   \
+    "target is ignore_index; a target out of [0, cols) gives NaN and is stored in "          \
+    "bad_target[0]")                                                                          \
   X(softmax_xent_bwd, 0, GG_CHECK_CLASSES,                                                    \
     (const T* logits, const int64_t* targets, const T* lse, const T* scale, T* gx,            \
      int64_t rows, int64_t cols),                                                             \
-    "gx[r, c] = (softmax(logits)[r, c] - (c == targets[r])) * scale[r]")                      \
+    "gx[r, c] = (softmax(logits)[r, c] - (c == targets[r])) * scale[r] (a target out of "    \
+    "[0, cols), such as an ignored row's, picks no column: give that row scale 0)")           \
   X(sgd_step, 0, GG_NO_CHECK, (T* p, const T* g, T* buf, const double* hyper, int64_t n),     \
     "in-place torch.optim.SGD step of p (and momentum buffer buf, null when momentum == 0); "  \
     "hyper: lr, momentum, dampening, weight_decay, nesterov, first_step")                     \

@@ -75,6 +75,10 @@ GG_HD inline T math_max(T a, T b) {
   return a > b ? a : b;
 }
 
+// A class label or cross-entropy's ignore_index: may be negative, so not a size (the bindings
+// check every int64_t argument to be >= 0).
+typedef long long Label;
+
 // A compile-time int as a type (std::integral_constant, which NVRTC cannot include).
 template <int V>
 struct IntConstant {

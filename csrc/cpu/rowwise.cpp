@@ -87,8 +87,8 @@ inline T lanes_reduce(const T* x, int64_t n, T init, Map map, Combine combine) {
 }
 
 template <class T>
-void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows,
-                      int64_t cols) {
+void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse,
+                      int64_t* bad_target, int64_t rows, int64_t cols, Label ignore_index) {
   parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
     for (int64_t r = r_begin; r < r_end; ++r) {
       const T* xr = logits + r * cols;
@@ -100,7 +100,14 @@ void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse, 
           [](T a, T b) { return a + b; });
       const T row_lse = logsumexp_finish(row_max, sum);
       lse[r] = row_lse;
-      loss[r] = xent_loss(row_lse, xr[targets[r]]);
+      const int64_t target = targets[r];
+      switch (target_kind(target, cols, ignore_index)) {
+        case kPickTarget: loss[r] = xent_loss(row_lse, xr[target]); break;
+        case kIgnoreRow: loss[r] = T(0); break;
+        default:
+          loss[r] = std::numeric_limits<T>::quiet_NaN();
+          __atomic_store_n(bad_target, target, __ATOMIC_RELAXED);  // workers may race here
+      }
     }
   });
 }
@@ -118,7 +125,9 @@ void softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, con
       // every column as a non-target (a loop without an index test vectorizes), then the one
       // target column again
       for (int64_t c = 0; c < cols; ++c) gr[c] = xent_backward(xr[c], row_lse, false, row_scale);
-      gr[target] = xent_backward(xr[target], row_lse, true, row_scale);
+      if (target >= 0 && target < cols) {
+        gr[target] = xent_backward(xr[target], row_lse, true, row_scale);
+      }
     }
   });
 }
@@ -126,7 +135,8 @@ void softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, con
 #define GG_INSTANTIATE(T)                                                                      \
   template void bias_act_fwd<T>(const T*, const T*, T*, int64_t, int64_t, int);                \
   template void bias_act_bwd<T>(const T*, const T*, T*, T*, int64_t, int64_t, int);            \
-  template void softmax_xent_fwd<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t);       \
+  template void softmax_xent_fwd<T>(const T*, const int64_t*, T*, T*, int64_t*, int64_t,      \
+                                    int64_t, Label);                                          \
   template void softmax_xent_bwd<T>(const T*, const int64_t*, const T*, const T*, T*, int64_t, \
                                     int64_t);
 GG_INSTANTIATE(float)

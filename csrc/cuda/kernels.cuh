@@ -88,6 +88,10 @@ __device__ __forceinline__ void store_pack(S* base, int64_t i, const Pack<S, W>&
   *reinterpret_cast<Pack<S, W>*>(base + i) = pack;
 }
 
+__device__ __forceinline__ float quiet_nan(float) { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ double quiet_nan(double) {
+  return __longlong_as_double(static_cast<long long>(0x7ff8000000000000ULL));
+}
 __device__ __forceinline__ float negative_infinity(float) { return __int_as_float(0xff800000); }
 __device__ __forceinline__ double negative_infinity(double) {
   return __longlong_as_double(static_cast<long long>(0xfff0000000000000ULL));
@@ -354,7 +358,7 @@ __device__ __forceinline__ S row_reduce(S v, S* scratch) {
 template <bool kWarpPerRow, class S>
 __global__ void __launch_bounds__(kThreads)
     softmax_xent_fwd_kernel(const S* logits, const int64_t* targets, S* loss, S* lse,
-                            int64_t rows, int64_t cols) {
+                            int64_t* bad_target, int64_t rows, int64_t cols, Label ignore_index) {
   __shared__ S scratch[kThreads / 32];
   int64_t row;
   int64_t row_step;
@@ -382,7 +386,17 @@ __global__ void __launch_bounds__(kThreads)
     if (worker == 0) {
       const S row_lse = logsumexp_finish(row_max, sum);
       lse[row] = row_lse;
-      loss[row] = xent_loss(row_lse, xr[targets[row]]);
+      const int64_t target = targets[row];
+      const int kind = target_kind(target, cols, ignore_index);
+      if (kind == kPickTarget) {
+        loss[row] = xent_loss(row_lse, xr[target]);
+      } else if (kind == kIgnoreRow) {
+        loss[row] = S(0);
+      } else {  // reported, not read: the host learns of it at its next read (no sync here)
+        loss[row] = quiet_nan(S(0));
+        atomicExch(reinterpret_cast<unsigned long long*>(bad_target),
+                   static_cast<unsigned long long>(target));
+      }
     }
   }
 }

@@ -56,18 +56,19 @@ Status bias_act_bwd(const T* y, const T* g, T* gx, T* gbias, int64_t rows, int64
 }
 
 template <class T>
-Status softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse, int64_t rows,
-                        int64_t cols, void* stream) {
+Status softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse,
+                        int64_t* bad_target, int64_t rows, int64_t cols, Label ignore_index,
+                        void* stream) {
   if (rows == 0) return nullptr;
   constexpr int64_t kWarpMaxCols = 1024;  // wider rows get a whole block each
   if (cols <= kWarpMaxCols) {
     const int64_t blocks = std::min<int64_t>(ceil_div(rows, kThreads / 32), resident_block_limit());
     softmax_xent_fwd_kernel<true><<<unsigned(blocks), kThreads, 0, as_stream(stream)>>>(
-        logits, targets, loss, lse, rows, cols);
+        logits, targets, loss, lse, bad_target, rows, cols, ignore_index);
   } else {
     const int64_t blocks = std::min<int64_t>(rows, resident_block_limit());
     softmax_xent_fwd_kernel<false><<<unsigned(blocks), kThreads, 0, as_stream(stream)>>>(
-        logits, targets, loss, lse, rows, cols);
+        logits, targets, loss, lse, bad_target, rows, cols, ignore_index);
   }
   return launch_status();
 }
@@ -93,8 +94,8 @@ Status softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, c
 #define GG_INSTANTIATE(T)                                                                     \
   template Status bias_act_fwd<T>(const T*, const T*, T*, int64_t, int64_t, int, void*);      \
   template Status bias_act_bwd<T>(const T*, const T*, T*, T*, int64_t, int64_t, int, void*);  \
-  template Status softmax_xent_fwd<T>(const T*, const int64_t*, T*, T*, int64_t, int64_t,     \
-                                      void*);                                                 \
+  template Status softmax_xent_fwd<T>(const T*, const int64_t*, T*, T*, int64_t*, int64_t,   \
+                                      int64_t, Label, void*);                                 \
   template Status softmax_xent_bwd<T>(const T*, const int64_t*, const T*, const T*, T*,       \
                                       int64_t, int64_t, void*);
 GG_INSTANTIATE(float)

@@ -58,6 +58,21 @@ def device_of(array) -> Device:
     return Device("cuda", int(array.device.id))
 
 
+_deferred: dict = {}  # key -> check() to run at the next host read
+
+
+def defer(key, check) -> None:
+    """Run check() at the next host read (Tensor.item(), .numpy(), .cpu(), printing, ...): how a
+    GPU kernel's finding (a bad cross-entropy target) becomes an error without a sync now."""
+    _deferred[key] = check
+
+
+def raise_deferred() -> None:
+    """Run the deferred checks (each may raise), clearing them."""
+    while _deferred:
+        _deferred.pop(next(iter(_deferred)))()
+
+
 def is_host(array) -> bool:
     """True for a NumPy array (host memory), False for a CuPy one."""
     return isinstance(array, np.ndarray)
@@ -65,15 +80,17 @@ def is_host(array) -> bool:
 
 def to_host(array) -> np.ndarray:
     """A NumPy array with the values of `array` (itself when it is one; a copy from a GPU)."""
+    if _deferred:
+        raise_deferred()
     return array if isinstance(array, np.ndarray) else array.get()
 
 
 def same_device(name: str, *arrays) -> None:
     """RuntimeError naming op `name` and two of the devices when `arrays` are not all on one."""
     first = arrays[0]
-    host = isinstance(first, np.ndarray)
+    host = isinstance(first, (np.ndarray, np.generic))
     for other in arrays[1:]:
-        if isinstance(other, np.ndarray) is not host or (
+        if isinstance(other, (np.ndarray, np.generic)) is not host or (
             not host and first.device.id != other.device.id
         ):
             raise RuntimeError(f"{name}: expected all tensors on the same device, got "
@@ -84,6 +101,8 @@ def to_device(array, device: Device):
     """Copy `array` to `device` (no copy when it is already there). `array`: a NumPy or CuPy
     array, a NumPy scalar, or any GPU array with __cuda_array_interface__ (torch, Numba...)."""
     if device.type == "cpu":
+        if _deferred:
+            raise_deferred()
         if isinstance(array, np.ndarray):
             return array
         if hasattr(array, "__cuda_array_interface__"):

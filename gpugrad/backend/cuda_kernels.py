@@ -253,13 +253,15 @@ def _bias_act_bwd(launch, storage, width):
 
 
 def _softmax_xent_fwd(launch, storage, width):
-    x, target, loss, lse = launch.arrays
+    x, target, loss, lse, bad_target = launch.arrays
     rows, cols = launch.sizes
+    (ignore_index,) = launch.scalars
     if rows:
         warp_per_row = cols <= _WARP_MAX_COLS
         blocks = min(-(-rows // (_THREADS // 32)) if warp_per_row else rows, _limit())
         _XENT_FWD(storage, width, warp="true" if warp_per_row else "false")(
-            (blocks,), (_THREADS,), (x, target, loss, lse, _n(rows), _n(cols)))
+            (blocks,), (_THREADS,),
+            (x, target, loss, lse, bad_target, _n(rows), _n(cols), _n(ignore_index)))
 
 
 def _softmax_xent_bwd(launch, storage, width):

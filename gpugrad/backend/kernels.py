@@ -339,19 +339,59 @@ def bias_act_bwd(xp, y, g, act: str):
 
 
 # ---- softmax cross-entropy rows -------------------------------------------------------------------
-def softmax_xent_fwd_reference(x, target):
+NO_BAD_TARGET = np.iinfo(np.int64).min  # a bad-target flag holding this has seen none
+_bad_target_flags: dict = {}  # device -> its int64 flag (one element)
+
+
+def bad_target_flag(like):
+    """The bad-target flag of like's device: the cross-entropy kernels store a target out of
+    range there, for the host to raise at its next read (on a GPU, without a sync now)."""
+    key = "cpu" if isinstance(like, np.ndarray) else like.device.id
+    flag = _bad_target_flags.get(key)
+    if flag is None:
+        flag = xp_of(like).full(1, NO_BAD_TARGET, dtype=np.int64)
+        _bad_target_flags[key] = flag
+    return flag
+
+
+def take_bad_target(flag):
+    """The bad target the flag holds (a host read), clearing it; None when there is none."""
+    value = int(flag[0])
+    if value == NO_BAD_TARGET:
+        return None
+    flag[...] = NO_BAD_TARGET
+    return value
+
+
+def flag_bad_targets(target, classes: int, ignore_index: int, flag):
+    """Store in flag any target out of [0, classes) that is not ignore_index (no host read)."""
+    xp = xp_of(target)
+    bad = (target != ignore_index) & ((target < 0) | (target >= classes))
+    flag[...] = xp.where(bad.any(), xp.where(bad, target, NO_BAD_TARGET).max(), flag)
+
+
+def _targets(target, classes, ignore_index):
+    """(picked: a real class, ignored) per row."""
+    ignored = target == ignore_index
+    return ~ignored & (target >= 0) & (target < classes), ignored
+
+
+def softmax_xent_fwd_reference(x, target, ignore_index, bad_target):
     xp = xp_of(x)
+    target = target.astype(np.int64, copy=False)
     m = x.max(axis=1, keepdims=True)
     lse = (m + xp.log(xp.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
-    picked = xp.take_along_axis(x, target[:, None].astype(xp.int64), axis=1)[:, 0]
-    return lse - picked, lse
+    picked, ignored = _targets(target, x.shape[1], ignore_index)
+    at = xp.take_along_axis(x, xp.where(picked, target, 0)[:, None], axis=1)[:, 0]
+    loss = xp.where(picked, lse - at, xp.where(ignored, x.dtype.type(0), x.dtype.type(np.nan)))
+    flag_bad_targets(target, x.shape[1], ignore_index, bad_target)
+    return loss.astype(x.dtype, copy=False), lse
 
 
 def softmax_xent_bwd_reference(x, target, lse, scale):
     xp = xp_of(x)
-    p = xp.exp(x - lse[:, None])
-    p[xp.arange(x.shape[0]), target] -= 1
-    return (p * scale[:, None]).astype(x.dtype, copy=False)
+    onehot = xp.arange(x.shape[1]) == target.astype(np.int64, copy=False)[:, None]
+    return ((xp.exp(x - lse[:, None]) - onehot) * scale[:, None]).astype(x.dtype, copy=False)
 
 
 def _rows(x) -> bool:
@@ -359,18 +399,21 @@ def _rows(x) -> bool:
 
 
 @kernel(softmax_xent_fwd_reference)
-def softmax_xent_fwd(xp, x, target):
-    """(loss, lse) per row of a (rows, cols) x with int64 targets: loss = lse - x[target]."""
+def softmax_xent_fwd(xp, x, target, ignore_index, bad_target):
+    """(loss, lse) per row of a (rows, cols) x with int64 targets: loss = lse - x[target], 0
+    where the target is ignore_index; a target out of range gives NaN and goes to bad_target
+    (bad_target_flag: one int64 on x's device)."""
     if not _rows(x):
         return None
     x, target = _contiguous(xp, x, target.astype(np.int64, copy=False))
     loss, lse = xp.empty(x.shape[0], dtype=x.dtype), xp.empty(x.shape[0], dtype=x.dtype)
-    return Launch((x, target, loss, lse), x.shape, (loss, lse))
+    return Launch((x, target, loss, lse, bad_target), x.shape, (loss, lse), (int(ignore_index),))
 
 
 @kernel(softmax_xent_bwd_reference)
 def softmax_xent_bwd(xp, x, target, lse, scale):
-    """gx = (softmax(x) - onehot(target)) * scale[:, None]."""
+    """gx = (softmax(x) - onehot(target)) * scale[:, None] (a target out of range picks no
+    column: an ignored row's scale is 0)."""
     if not _rows(x):
         return None
     rows = x.shape[0]

@@ -3,8 +3,11 @@
 loss is a composition of primitives."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
+from gpugrad import backend, replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops import activation as A
@@ -16,35 +19,77 @@ from gpugrad.tensor import Tensor
 
 
 def _onehot(target, like: Tensor) -> Tensor:
-    xp = xp_of(like.array)
-    out = xp.zeros(like.shape, dtype=like.array.dtype)
-    out[xp.arange(like.shape[0]), target] = 1
-    return Tensor._make(out)
+    """Rows of one-hot class indicators (a target outside the classes gives a row of zeros)."""
+    return Tensor._make(replay.op(_onehot_array, target, like.shape[1], like.array.dtype))
+
+
+def _onehot_array(target, classes, dtype):
+    return (xp_of(target).arange(classes) == target[:, None]).astype(dtype)
+
+
+def report_bad_targets(name: str, classes: int, flag) -> None:
+    """Raise IndexError for a target a kernel flagged out of range: now on the CPU, at the next
+    host read on a GPU (checking now would synchronize in the middle of a step)."""
+    if isinstance(flag, np.ndarray):
+        bad = kernels.take_bad_target(flag)
+        if bad is not None:
+            raise IndexError(f"{name}: target {bad} is out of bounds for {classes} classes")
+        return
+    backend.defer(("bad target", id(flag)), lambda: _raise_bad_target(name, classes, flag))
+
+
+def _raise_bad_target(name: str, classes: int, flag) -> None:
+    bad = kernels.take_bad_target(flag)  # a device read: this runs at a host read anyway
+    if bad is not None:
+        raise IndexError(f"{name}: target {bad} is out of bounds for {classes} classes")
 
 
 class SoftmaxXent(ArrayFunction):
-    """Per-row loss logsumexp(x_i) - x_i[t_i] for a (rows, classes) x."""
+    """Rows' loss logsumexp(x_i) - x_i[t_i] of a (rows, classes) x, 0 where t_i is ignore_index,
+    reduced: 'none', 'sum', or 'mean' over the rows that count (NaN when none does, as torch)."""
 
     @staticmethod
-    def forward(ctx, x, target):
-        loss, lse = kernels.softmax_xent_fwd(x, target)
-        ctx.save_for_backward(x, target, lse)
+    def forward(ctx, x, target, ignore_index, reduction):
+        flag = kernels.bad_target_flag(x)
+        loss, lse = kernels.softmax_xent_fwd(x, target, ignore_index, flag)
+        report_bad_targets("cross_entropy", x.shape[1], flag)
+        ctx.ignore_index, ctx.reduction = ignore_index, reduction
+        count = None
+        if reduction == "mean":
+            count = xp_of(x).asarray((target != ignore_index).sum(), dtype=x.dtype)
+            loss = loss.sum() / count
+        elif reduction == "sum":
+            loss = loss.sum()
+        ctx.save_for_backward(x, target, lse, count)
         return loss
 
     @staticmethod
-    def backward(ctx, g):
-        x, target, lse = ctx.saved_tensors
-        return SoftmaxXentBackward.apply(x, target.array, lse.array, g), None
+    def _row_scale(ctx, target, count, g):
+        """Each row's factor of the gradient: g for 'none', g / count for 'mean', and 0 in the
+        ignored rows (also when no row counts and g / count is inf)."""
+        if ctx.reduction == "mean":
+            g = g / count
+        counted = Tensor._result(replay.op(operator.ne, target.array, ctx.ignore_index))
+        return E.where(counted, g, 0.0)
 
     @staticmethod
-    def jvp(ctx, tx, _target):
-        x, target, _lse = ctx.saved_tensors
+    def backward(ctx, g):
+        x, target, lse, count = ctx.saved_tensors
+        scale = SoftmaxXent._row_scale(ctx, target, count, g)
+        return SoftmaxXentBackward.apply(x, target.array, lse.array, scale), None, None, None
+
+    @staticmethod
+    def jvp(ctx, tx, _target, _ignore, _reduction):
+        x, target, _lse, count = ctx.saved_tensors
         p = A.softmax(x, 1)
-        return R.sum(tx * (p - _onehot(target.array, x)), 1)
+        rows = R.sum(tx * (p - _onehot(target.array, x)), 1)
+        rows = SoftmaxXent._row_scale(ctx, target, count, rows) if ctx.reduction == "mean" else \
+            E.where(Tensor._result(replay.op(operator.ne, target.array, ctx.ignore_index)), rows, 0.0)
+        return rows if ctx.reduction == "none" else R.sum(rows)
 
 
 class SoftmaxXentBackward(ArrayFunction):
-    """gx = (softmax(x) - onehot(t)) * g[:, None] in one pass."""
+    """gx = (softmax(x) - onehot(t)) * g[:, None] in one pass (g is 0 in the ignored rows)."""
 
     @staticmethod
     def forward(ctx, x, target, lse, g):
@@ -53,7 +98,7 @@ class SoftmaxXentBackward(ArrayFunction):
 
     @staticmethod
     def backward(ctx, u):
-        x, target, g = ctx.saved_tensors
+        x, target, g = ctx.saved_tensors  # g is 0 in the ignored rows, so their terms vanish
         p = A.softmax(x, 1)
         grad_x = grad_g = None
         if ctx.needs_input_grad[0]:
@@ -164,16 +209,20 @@ def _class_rows(name: str, x: Tensor, target: Tensor):
     return S.reshape(moved, -1, x.shape[1]), S.reshape(target, -1), tuple(target.shape)
 
 
-def _check_targets(name, target: Tensor, classes: int, ignore_index: int):
-    # in int64: comparing uint8 / int32 targets with an out-of-range Python int (-100, the
-    # -10**18 sentinel) is well defined in NumPy 2 but not in every CuPy
-    t = target.array.astype(np.int64, copy=False)
-    valid = t != ignore_index
-    bad = valid & ((t < 0) | (t >= classes))
-    if bool(bad.any()):
-        first = int(t[bad].ravel()[0])
-        raise IndexError(f"{name}: target {first} is out of bounds for {classes} classes")
-    return valid
+def _row_weights(name: str, target, classes: int, ignore_index: int, weight, dtype):
+    """(safe targets: ignored ones made 0, each row's weight: weight[t] or 1, 0 where ignored),
+    with targets out of range flagged (reported by report_bad_targets). One capture op."""
+    xp = xp_of(target)
+    target = target.astype(np.int64, copy=False)
+    flag_target = kernels.bad_target_flag(target)
+    kernels.flag_bad_targets(target, classes, ignore_index, flag_target)
+    report_bad_targets(name, classes, flag_target)
+    counted = (target != ignore_index) & (target >= 0) & (target < classes)
+    safe = xp.where(counted, target, 0)
+    row_weight = counted.astype(dtype)
+    if weight is not None:
+        row_weight = row_weight * weight[safe]
+    return safe, row_weight
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
@@ -200,32 +249,42 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
 
 
 def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):
+    # No host reads and no branch on the data (so a captured step replays it): a target out
+    # of range is flagged by the kernel and raised as IndexError (at once on the CPU, at the
+    # next host read on a GPU); ignored rows weigh 0.
     x, t, out_shape = _class_rows("cross_entropy", input, target)
     classes = x.shape[1]
-    valid = _check_targets("cross_entropy", t, classes, ignore_index)
-    xp = xp_of(x.array)
-    if weight is None and not label_smoothing and bool(valid.all()):
-        # the common case: every row counts once, so the loss is the fused rows' mean / sum
-        rows = SoftmaxXent.apply(x, t.array.astype(np.int64, copy=False))
-        return S.reshape(rows, out_shape) if reduction == "none" else _reduce("cross_entropy", rows, reduction)
-    safe = xp.where(valid, t.array, 0).astype(np.int64)
-    row_weight = valid.astype(x.array.dtype)
-    if weight is not None:
-        row_weight = row_weight * weight.array[safe]
+    t64 = t.array if t.array.dtype == np.int64 else replay.op(_as_int64, t.array)
+    if weight is None and not label_smoothing:
+        if reduction not in ("mean", "sum", "none"):
+            _reduce("cross_entropy", input, reduction)  # the error
+        rows = SoftmaxXent.apply(x, t64, int(ignore_index), reduction)
+        return S.reshape(rows, out_shape) if reduction == "none" else rows
+    nll = SoftmaxXent.apply(x, t64, int(ignore_index), "none")  # validates; ignored rows 0
+    safe, row_weight = replay.op(_row_weights, "cross_entropy", t64, classes, ignore_index,
+                                 None if weight is None else weight.array, x.array.dtype)
     row_weight = Tensor._make(row_weight)
     if label_smoothing:
         logp = A.log_softmax(x, 1)
-        nll = -S.Index.apply(logp, (xp.arange(x.shape[0]), safe))
         class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
-        smooth = -R.sum(logp * class_w, 1) / classes * Tensor._make(valid.astype(x.array.dtype))
+        counted = Tensor._make(replay.op(_counted, t64, classes, ignore_index, x.array.dtype))
+        smooth = -R.sum(logp * class_w, 1) / classes * counted
         rows = nll * row_weight * (1 - label_smoothing) + smooth * label_smoothing
     else:
-        rows = SoftmaxXent.apply(x, safe) * row_weight
+        rows = nll * row_weight
     if reduction == "mean":
         return R.sum(rows) / R.sum(row_weight)
     if reduction == "none":
         return S.reshape(rows, out_shape)
     return _reduce("cross_entropy", rows, reduction)
+
+
+def _as_int64(target):
+    return target.astype(np.int64)
+
+
+def _counted(target, classes, ignore_index, dtype):
+    return ((target != ignore_index) & (target >= 0) & (target < classes)).astype(dtype)
 
 
 def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
@@ -256,19 +315,29 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
 
 def _nll_loss(input, target, weight, ignore_index, reduction):
     x, t, out_shape = _class_rows("nll_loss", input, target)
-    valid = _check_targets("nll_loss", t, x.shape[1], ignore_index)
-    xp = xp_of(x.array)
-    safe = xp.where(valid, t.array, 0).astype(np.int64)
-    row_weight = valid.astype(x.array.dtype)
-    if weight is not None:
-        row_weight = row_weight * weight.array[safe]
+    safe, row_weight = replay.op(_row_weights, "nll_loss", t.array, x.shape[1], ignore_index,
+                                 None if weight is None else weight.array, x.array.dtype)
     row_weight = Tensor._make(row_weight)
-    rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
+    rows = -S.Index.apply(x, (replay.op(_rows_of, safe), safe)) * row_weight
     if reduction == "mean":
         return R.sum(rows) / R.sum(row_weight)
     if reduction == "none":
         return S.reshape(rows, out_shape)
     return _reduce("nll_loss", rows, reduction)
+
+
+def _rows_of(safe):
+    return xp_of(safe).arange(safe.shape[0])
+
+
+def _not_target(safe, shape):
+    others = xp_of(safe).ones(shape, dtype=bool)
+    others[xp_of(safe).arange(shape[0]), safe] = False
+    return others
+
+
+def _class_weights(weight, safe, dtype):
+    return weight[safe][:, None].astype(dtype, copy=False)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -331,20 +400,19 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     x = S.unsqueeze(input, 0) if input.ndim == 1 else input
     t = S.reshape(target, 1) if input.ndim == 1 else target
     classes = x.shape[1]
-    _check_targets("multi_margin_loss", t, classes, ignore_index=-(10**18))
-    xp = xp_of(x.array)
-    rows = xp.arange(x.shape[0])
-    picked = S.unsqueeze(S.Index.apply(x, (rows, t.array)), 1)
+    safe, _ = replay.op(_row_weights, "multi_margin_loss", t.array, classes, -(10**18), None,
+                        x.array.dtype)
+    rows = replay.op(_rows_of, safe)
+    picked = S.unsqueeze(S.Index.apply(x, (rows, safe)), 1)
     z = margin - picked + x
-    others = xp.ones(x.shape, dtype=bool)
-    others[rows, t.array] = False
+    others = replay.op(_not_target, safe, x.shape)
     # torch's rule: a term counts where z > 0 and j != y, so NaN terms and the target's own
     # column (inf - inf when x_y is infinite) add nothing to the loss or the gradient
     hinge = E.where(E.logical_and(z > 0, Tensor._make(others)), z, 0.0)
     if p == 2:
         hinge = hinge * hinge
     if weight is not None:
-        hinge = hinge * Tensor._make(weight.array[t.array][:, None].astype(x.array.dtype, copy=False))
+        hinge = hinge * Tensor._make(replay.op(_class_weights, weight.array, safe, x.array.dtype))
     per_row = R.sum(hinge, 1) / classes
     if input.ndim == 1:
         per_row = S.reshape(per_row, ())

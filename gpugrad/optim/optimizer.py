@@ -320,3 +320,6 @@ def _state_buffer(param: Tensor) -> Tensor:
     xp = backend.xp_of(param.array)
     with backend.device_guard(param.array):  # cupy.zeros_like allocates on the current GPU
         return Tensor._make(xp.zeros_like(param.array))
+
+
+Optimizer.step = _recorded_step(Optimizer.step)  # the base step too (the table-driven optimizers)

@@ -135,3 +135,10 @@ T atomicAdd(T* address, T value) {
   *address = old + value;
   return old;
 }
+
+template <class T>
+T atomicExch(T* address, T value) {
+  const T old = *address;
+  *address = value;
+  return old;
+}
