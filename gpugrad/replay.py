@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from gpugrad import backend
+from gpugrad import tensor as tensor_module
 from gpugrad.tensor import Tensor
 
 
@@ -158,6 +159,14 @@ def _traced(a: np.ndarray) -> Traced:
         _State.wrapping = False
 
 
+def _guard_read(array, what: str) -> None:
+    if isinstance(array, Traced):
+        host_read(what)
+
+
+tensor_module.read_guard = _guard_read
+
+
 # ---- recording ----------------------------------------------------------------------------------
 _VALUE, _CONST, _SEQ = 0, 1, 2
 
@@ -267,7 +276,10 @@ class _Recorder:
                     setattr(ctx, name, self.define(value))
                     hidden.append(("attr", name, len(self.arrays) - 1))
         replay_ctx = _ReplayContext(cls, ctx.needs_input_grad, ctx.forward_ad)
-        self._add(functools.partial(cls.forward, replay_ctx), args, outputs, (replay_ctx, hidden))
+        array_attrs = tuple(name for name, value in vars(ctx).items()
+                            if isinstance(value, np.ndarray))
+        self._add(functools.partial(cls.forward, replay_ctx), args, outputs,
+                  (replay_ctx, hidden, array_attrs))
         return raw
 
 
@@ -325,7 +337,7 @@ def _compile(call, specs, outs, extra, frees, scalars):
     template = [s[1] if s[0] == _CONST else None for s in specs]
     values = tuple((i, s[1]) for i, s in enumerate(specs) if s[0] == _VALUE)
     nested = tuple((i, s) for i, s in enumerate(specs) if s[0] == _SEQ)
-    replay_ctx, hidden = extra if extra is not None else (None, ())
+    replay_ctx, hidden, array_attrs = extra if extra is not None else (None, (), ())
     if isinstance(outs, int) and outs in scalars:
         result_call = call
 
@@ -344,8 +356,13 @@ def _compile(call, specs, outs, extra, frees, scalars):
                 regs[outs] = result
             else:
                 _unpack(outs, result, regs)
-        for kind, key, slot in hidden:
-            regs[slot] = replay_ctx.saved[key] if kind == "saved" else getattr(replay_ctx, key)
+        if replay_ctx is not None:
+            for kind, key, slot in hidden:
+                regs[slot] = replay_ctx.saved[key] if kind == "saved" else getattr(replay_ctx, key)
+            # what forward kept is a register now (or dead): the ctx must not hold it on
+            replay_ctx.saved = ()
+            for name in array_attrs:
+                setattr(replay_ctx, name, None)
         for slot in frees:
             regs[slot] = None
 

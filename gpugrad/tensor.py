@@ -121,6 +121,7 @@ class Tensor:
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def item(self):
+        _reading(self, ".item()")
         if backend._deferred:
             backend.raise_deferred()
         if self.array.size != 1:
@@ -130,12 +131,15 @@ class Tensor:
         return self.array.item()
 
     def tolist(self):
+        _reading(self, ".tolist()")
         return backend.to_host(self.array).tolist()
 
     def __float__(self):
+        _reading(self, "float() of a tensor")
         return float(self.item())
 
     def __int__(self):
+        _reading(self, "int() of a tensor")
         return int(self.item())
 
     def __index__(self):
@@ -144,6 +148,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
+        _reading(self, "bool() of a tensor (a data-dependent branch)")
         if self.array.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with {self.array.size} elements is ambiguous"
@@ -311,6 +316,7 @@ class Tensor:
 
     # ---- printing -------------------------------------------------------------------
     def __repr__(self) -> str:
+        _reading(self, "printing a tensor")
         array = backend.to_host(self.array)
         body = np.array2string(array, separator=", ", precision=4, prefix="tensor(")
         extras = []
@@ -326,6 +332,13 @@ class Tensor:
 
 
 _new = object.__new__
+read_guard = None  # set by gpugrad.replay: refuses host reads of a captured step's values
+
+
+def _reading(t: Tensor, what: str) -> None:
+    if read_guard is not None and type(t.array) is not np.ndarray:
+        read_guard(t.array, what)
+
 
 
 def init_fields(t: Tensor, array, requires_grad=False, grad_fn=None, output_nr=0, vbox=None) -> None:

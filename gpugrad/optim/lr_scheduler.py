@@ -9,12 +9,15 @@ step(epoch) (deprecated in torch too) uses the closed form where one exists.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
 
+from gpugrad import replay
 from gpugrad.optim.optimizer import Optimizer
 
 __all__ = [
@@ -742,3 +745,21 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
         self._set_mode(self.mode, self.threshold, self.threshold_mode)
+
+
+def _replayed(step):
+    """A scheduler's step() as one capture op: inside a captured training step (gg.capture) it
+    runs again at every replay, so the learning rate changes between replays as it would."""
+
+    @functools.wraps(step)
+    def run(self, *args, **kwargs):
+        return replay.op(functools.partial(step, **kwargs), self, *args)
+
+    return run
+
+
+for _cls in [LRScheduler, *[c for c in list(globals().values())
+                            if isinstance(c, type) and issubclass(c, LRScheduler)]]:
+    if "step" in _cls.__dict__:
+        _cls.step = _replayed(_cls.__dict__["step"])
+del _cls

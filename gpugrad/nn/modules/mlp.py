@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from gpugrad.nn import functional as F
-from gpugrad.nn.modules.activation import ReLU, Sigmoid, Tanh
+from gpugrad.nn.modules.activation import GELU, ReLU, Sigmoid, SiLU, Tanh
 from gpugrad.nn.modules.linear import Linear, _check_features
 from gpugrad.nn.modules.module import Module
 from gpugrad.tensor import Tensor
 
-_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU, "silu": SiLU}
+_FUSED = ("relu", "sigmoid", "tanh")  # derivative from the output: bias + activation fuse
 
 
 class MLP(Module):
     """Linear layers of sizes[0] -> sizes[1] -> ... -> sizes[-1] with `activation` ('relu',
-    'sigmoid' or 'tanh') between them and none after the last.
+    'sigmoid', 'tanh', 'gelu' or 'silu') between them and none after the last.
 
     Hidden layers run gg.nn.functional.linear_act (matmul, then bias + activation fused in one
-    pass). The children are numbered as in nn.Sequential(Linear, Act, Linear, Act, ..., Linear):
+    pass; gelu and silu, whose derivatives need the input, run their own fused kernel after). The children are numbered as in nn.Sequential(Linear, Act, Linear, Act, ..., Linear):
     Linear layers at even indices, activations at odd ones, so state_dict keys are '0.weight',
     '0.bias', '2.weight', '2.bias', ..., identical to that torch.nn.Sequential's keys: either
     state_dict loads into the other. mlp[i] and len(mlp) index the children likewise."""
@@ -53,6 +54,9 @@ class MLP(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         *hidden, last = self.linears
+        fused = self.activation in _FUSED
         for layer in hidden:
-            x = F.linear_act(x, layer.weight, layer.bias, self.activation)
+            x = F.linear_act(x, layer.weight, layer.bias, self.activation if fused else "identity")
+            if not fused:
+                x = getattr(F, self.activation)(x)
         return F.linear_act(x, last.weight, last.bias, "identity")

@@ -1,0 +1,286 @@
+"""gg.capture: a recorded training step replays to exactly what eager training computes, reads
+what changes between replays at replay time, and refuses what it cannot replay, loudly.
+
+The CPU runs here; the same checks run on the fake GPU (CUDA graph capture) where marked cuda."""
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+import gpugrad.nn.functional as F
+from gpugrad.replay import CaptureError
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def _model(activation, dtype, device, seed=0, sizes=(6, 16, 16, 3)):
+    gg.manual_seed(seed)
+    return gg.nn.MLP(list(sizes), activation=activation, dtype=dtype, device=device)
+
+
+def _make_optimizer(name, params):
+    return {
+        "sgd": lambda: gg.optim.SGD(params, lr=0.1),
+        "momentum": lambda: gg.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True,
+                                         weight_decay=1e-3),
+        "adam": lambda: gg.optim.Adam(params, lr=1e-2, weight_decay=1e-3),
+        "adamw": lambda: gg.optim.AdamW(params, lr=1e-2),
+        "rmsprop": lambda: gg.optim.RMSprop(params, lr=1e-2, momentum=0.5),
+    }[name]()
+
+
+def _batches(steps, device, dtype, classes=3, ignore=False, seed=1):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        x = gg.tensor(rng.standard_normal((7, 6)), dtype=dtype, device=device)
+        y = rng.integers(0, classes, 7)
+        if ignore:
+            y[rng.random(7) < 0.3] = -1  # ignored rows
+        out.append((x, gg.tensor(y, device=device)))
+    return out
+
+
+def _trainer(model, optimizer, loss_fn, scheduler=None):
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        return loss
+
+    return step
+
+
+def _run(captured, config, device, dtype, steps):
+    activation, opt_name, loss_fn, scheduled, ignore = config
+    model = _model(activation, dtype, device)
+    optimizer = _make_optimizer(opt_name, model.parameters())
+    scheduler = gg.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.5) if scheduled else None
+    step = _trainer(model, optimizer, loss_fn, scheduler)
+    if captured:
+        step = gg.capture(step)
+    losses = [step(x, y).item() for x, y in _batches(steps, device, dtype, ignore=ignore)]
+    params = [p.detach().cpu().numpy().copy() for p in model.parameters()]
+    return losses, params, step
+
+
+CONFIGS = {
+    "relu-sgd": ("relu", "sgd", F.cross_entropy, False, False),
+    "sigmoid-momentum": ("sigmoid", "momentum", F.cross_entropy, False, False),
+    "tanh-adam-scheduler": ("tanh", "adam", F.cross_entropy, True, False),
+    "gelu-adamw": ("gelu", "adamw", F.cross_entropy, False, False),
+    "relu-adamw-ignore-index": ("relu", "adamw", lambda z, y: F.cross_entropy(z, y, ignore_index=-1),
+                                False, True),
+    "relu-momentum-label-smoothing": ("relu", "momentum",
+                                      lambda z, y: F.cross_entropy(z, y, label_smoothing=0.1),
+                                      True, False),
+    "tanh-rmsprop-weighted-sum": ("tanh", "rmsprop", lambda z, y: F.cross_entropy(
+        z, y, weight=gg.tensor([1.0, 2.0, 0.5], dtype=z.dtype, device=z.device), reduction="sum"),
+        False, False),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [gg.float32, gg.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("config", CONFIGS, ids=list(CONFIGS))
+def test_captured_training_equals_eager_training(config, dtype, device):
+    steps = 200 if device == "cpu" else 30
+    eager_losses, eager_params, _ = _run(False, CONFIGS[config], device, dtype, steps)
+    losses, params, step = _run(True, CONFIGS[config], device, dtype, steps)
+    assert step.stats == {"eager": 1, "recorded": 1, "replayed": steps - 2}
+    tol = {"rtol": 1e-6, "atol": 1e-7} if dtype == gg.float32 else {"rtol": 1e-12, "atol": 1e-14}
+    np.testing.assert_allclose(losses, eager_losses, **tol)
+    for p, q in zip(params, eager_params):
+        np.testing.assert_allclose(p, q, **tol)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradients_and_outputs_are_the_replays(device):
+    """After a replay, .grad holds that replay's gradients and the returned tensor (the one the
+    recording returned, overwritten as torch's graphed outputs are) its loss."""
+    model = _model("relu", gg.float64, device)
+    optimizer = gg.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the weights stay put
+
+    @gg.capture
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    batches = _batches(4, device, gg.float64)
+    outputs = [step(x, y) for x, y in batches]
+    assert outputs[2] is outputs[3]  # the recorded output, overwritten
+    x, y = batches[3]
+    model.zero_grad()
+    expected = F.cross_entropy(model(x), y)
+    expected.backward()
+    assert outputs[3].item() == pytest.approx(expected.item(), rel=1e-12)
+    eager_grads = [p.grad.cpu().numpy().copy() for p in model.parameters()]
+    step(x, y)
+    for p, g in zip(model.parameters(), eager_grads):
+        np.testing.assert_allclose(p.grad.cpu().numpy(), g, rtol=1e-12)
+
+
+def test_gradients_accumulated_across_replays_without_zero_grad():
+    model = _model("tanh", gg.float64, "cpu")
+
+    def backward_only(x, y):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    step = gg.capture(backward_only)
+    batches = _batches(5, "cpu", gg.float64)
+    for x, y in batches:
+        step(x, y)
+    total = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    for x, y in batches:
+        F.cross_entropy(model(x), y).backward()
+    for p, g in zip(model.parameters(), total):
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_draws_fresh_masks_at_every_replay(device):
+    x = gg.ones(4000, dtype=gg.float64, device=device)
+
+    @gg.capture
+    def masked(x):
+        return F.dropout(x, p=0.25) * 1.0
+
+    masks = [masked(x).cpu().numpy().copy() != 0 for _ in range(6)]
+    for mask in masks:
+        assert abs(mask.mean() - 0.75) < 0.03  # the keep rate
+    for a, b in zip(masks, masks[1:]):
+        assert (a != b).mean() > 0.2  # independent draws differ in ~37.5% of places
+    kept = masked(x).cpu().numpy()
+    assert set(np.unique(kept)) <= {0.0, 1 / 0.75}
+
+
+def test_a_new_signature_records_again_and_says_so_once():
+    model = _model("relu", gg.float32, "cpu")
+    step = gg.capture(lambda x: model(x).sum())
+    step(gg.ones(2, 6))
+    step(gg.ones(2, 6))
+    with pytest.warns(UserWarning, match="new signature"):
+        for _ in range(3):
+            step(gg.ones(5, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            step(gg.ones(9, 6))
+    assert step.stats["recorded"] == 3
+    np.testing.assert_allclose(step(gg.ones(5, 6)).item(), model(gg.ones(5, 6)).sum().item(),
+                               rtol=1e-6)
+
+
+def test_memory_peak_of_a_captured_step_is_at_most_eagers():
+    sizes = (64, 256, 256, 10)
+
+    def setup():
+        model = _model("relu", gg.float32, "cpu", sizes=sizes)
+        optimizer = gg.optim.Adam(model.parameters())
+        return _trainer(model, optimizer, F.cross_entropy)
+
+    rng = np.random.default_rng(0)
+    x = gg.tensor(rng.standard_normal((128, 64)), dtype=gg.float32)
+    y = gg.tensor(rng.integers(0, 10, 128))
+
+    def peak(step):
+        step(x, y)
+        step(x, y)  # warm-up and recording (captured): then measure steady steps
+        tracemalloc.start()
+        for _ in range(3):
+            step(x, y)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    eager, captured = peak(setup()), peak(gg.capture(setup()))
+    print("peak bytes: eager", eager, "captured", captured)
+    assert captured <= eager, (captured, eager)
+
+
+# ---- refusals ----------------------------------------------------------------------------------
+def _record(fn, *args):
+    step = gg.capture(fn)
+    step(*args)  # warm-up: eager, anything goes
+    return step(*args)  # recording
+
+
+@pytest.mark.parametrize("read, words", [
+    (lambda loss: loss.item(), r"\.item\(\)"),
+    (lambda loss: bool(loss > 0), r"bool\(\) of a tensor"),
+    (lambda loss: float(loss), r"float\(\) of a tensor"),
+    (lambda loss: print(loss), "printing a tensor"),
+    (lambda loss: loss.tolist(), r"\.tolist\(\)"),
+])
+def test_reading_a_value_mid_step_is_refused_naming_the_call(read, words):
+    model = _model("relu", gg.float32, "cpu")
+
+    def step(x):
+        loss = model(x).sum()
+        read(loss)
+        return loss
+
+    with pytest.raises(CaptureError, match=words):
+        _record(step, gg.ones(2, 6))
+
+
+def test_numpy_work_outside_gpugrads_ops_is_refused():
+    def step(x):
+        h = x * 2
+        h.array[0] = 5  # an in-place write the record would not see
+        return h
+
+    with pytest.raises(CaptureError, match="in-place write"):
+        _record(step, gg.ones(3))
+
+    def reads_raw(x):
+        return gg.tensor(np.exp((x * 2).array))  # NumPy on a step's array
+
+    with pytest.raises(CaptureError, match="numpy|NumPy"):
+        _record(reads_raw, gg.ones(3))
+
+
+def test_a_step_returning_a_tensor_it_did_not_compute_is_refused():
+    w = gg.ones(3)
+    with pytest.raises(CaptureError, match="did not compute"):
+        _record(lambda x: (x * 2, w), gg.ones(3))
+
+
+def test_a_captured_step_may_not_record_another():
+    inner = gg.capture(lambda x: x * 2)
+
+    def outer(x):
+        return inner(x) + 1
+
+    with pytest.raises(CaptureError, match="may not record another"):
+        step = gg.capture(outer)
+        for _ in range(4):
+            step(gg.ones(3))
+
+
+def test_a_bad_target_raises_at_every_replay_as_eagerly():
+    model = _model("relu", gg.float64, "cpu")
+    step = gg.capture(lambda x, y: F.cross_entropy(model(x), y))
+    x = gg.ones(2, 6, dtype=gg.float64)
+    for _ in range(3):
+        step(x, gg.tensor([0, 2]))
+    with pytest.raises(IndexError, match="cross_entropy: target 3 is out of bounds for 3 classes"):
+        step(x, gg.tensor([0, 3]))
+
+
+def test_warmup_must_be_positive():
+    with pytest.raises(ValueError, match="warmup"):
+        gg.capture(lambda x: x, warmup=0)
