@@ -6,13 +6,23 @@ import numpy as np
 from gpugrad import backend, dtypes, replay
 from gpugrad.tensor import Tensor, _check_can_require_grad
 
-_rng = {"gen": np.random.default_rng()}
+_rng = {"gen": np.random.default_rng(), "dropout": [int(np.random.SeedSequence().entropy % 2**53), 0]}
 
 
 def manual_seed(seed: int):
-    """Seed gpugrad's generator (random numbers are drawn on the CPU, so every device agrees)."""
+    """Seed gpugrad's generator (random numbers are drawn on the CPU, so every device agrees)
+    and dropout's counter-based stream (drawn by a kernel on the tensor's device)."""
     _rng["gen"] = np.random.default_rng(int(seed))
+    _rng["dropout"] = [int(np.random.SeedSequence(int(seed)).generate_state(1, np.uint64)[0] % 2**53), 0]
     return _rng["gen"]
+
+
+def dropout_stream(count: int) -> tuple[int, int]:
+    """(seed, offset) of the next `count` numbers of dropout's random stream, advancing it."""
+    state = _rng["dropout"]
+    offset = state[1]
+    state[1] += int(count)
+    return state[0], offset
 
 
 def generator() -> np.random.Generator:
@@ -191,6 +201,11 @@ def _random(draw, size, dtype, device, requires_grad):
 
 def _draw(draw, size, work, np_dtype, device):
     """Fresh samples from the global generator (drawn again at every replay of a captured step)."""
+    if replay.state.gpu is not None:
+        raise replay.CaptureError(
+            "capture: random numbers from gpugrad's generator are drawn on the host, which a "
+            "CUDA graph cannot repeat; pass them in as inputs of the step (dropout draws its own "
+            "on the device)")
     return backend.to_device(draw(_rng["gen"], size, work).astype(np_dtype, copy=False), device)
 
 

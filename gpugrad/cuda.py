@@ -35,3 +35,13 @@ def _index(device) -> int:
 def get_device_name(device=None) -> str:
     """The name of a GPU: device None (the current one), an index or 'cuda:N'."""
     return cupy_backend.device_name(None if device is None else _index(device))
+
+
+def __getattr__(name):
+    # torch's names for capturing GPU work into a CUDA graph (gpugrad/cuda_graph.py), imported
+    # on first use so that `import gpugrad` never reaches for CuPy
+    if name in ("CUDAGraph", "graph"):
+        from gpugrad import cuda_graph
+
+        return getattr(cuda_graph, name)
+    raise AttributeError(f"module 'gpugrad.cuda' has no attribute '{name}'")

@@ -53,6 +53,26 @@ def on_replay(hook) -> None:
         state.gpu.hooks.append(hook)
 
 
+def host_values(fn, size: int):
+    """fn() -> a host float64 array of `size` values a kernel reads from memory (an optimizer's
+    hyperparameters, dropout's stream position). Eagerly and on the CPU, fn() now (a recorded
+    step calls it again within the instruction that asked); while a CUDA graph is captured, a
+    device buffer that fn() refills before every launch of the graph."""
+    if state.gpu is not None:
+        return state.gpu.host_values(fn, size)
+    return fn()
+
+
+def every_replay(fn, *args):
+    """fn(*args), host-side work a step does that every replay must do again (a learning-rate
+    scheduler's step): now (eager), as an instruction (CPU record), or before each launch of
+    the CUDA graph being captured (which then also runs it for the capturing call)."""
+    if state.gpu is not None:
+        state.gpu.hooks.append(functools.partial(fn, *args))
+        return None
+    return op(fn, *args)
+
+
 def op(fn, *args):
     """fn(*args), an array computation done outside Function.apply (a comparison, a copy, a
     fresh random array, an in-place write): run now and, while a step is recorded, replayed."""
@@ -162,6 +182,9 @@ def _traced(a: np.ndarray) -> Traced:
 def _guard_read(array, what: str) -> None:
     if isinstance(array, Traced):
         host_read(what)
+    elif state.gpu is not None:
+        raise CaptureError(f"{what} reads a value to the host in the middle of a step captured into "
+                           "a CUDA graph, which CUDA refuses; read it after the call")
 
 
 tensor_module.read_guard = _guard_read
@@ -444,7 +467,7 @@ class Captured:
         if "cuda" in devices:
             from gpugrad import cuda_graph
 
-            record = cuda_graph.GraphRecord(self.fn, args, kwargs, inputs)  # noqa: F821
+            record = cuda_graph.GraphRecord(self.fn, args, kwargs, inputs)
             return record, record.outputs
         record = _CpuRecord(self.fn, args, kwargs, inputs)
         return record, record.outputs

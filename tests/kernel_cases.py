@@ -155,7 +155,13 @@ def _adam_step(n, dtype):
     return cases
 
 
+def _dropout_scale(n, dtype):
+    return [Case(f"dropout_scale n={n} p={p}", (np.zeros(n, dtype), np.array([seed, 1000.0, p])),
+                 host=(1,)) for seed, p in [(7.0, 0.3), (123456789.0, 0.9)]]
+
+
 CASES = {
+    "dropout_scale": _dropout_scale,
     "relu_fwd": _relu_fwd,
     "relu_bwd": _relu_bwd,
     "bias_act_fwd": _bias_act_fwd,

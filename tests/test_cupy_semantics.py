@@ -127,3 +127,38 @@ def test_fresh_arrays_are_16_byte_aligned(cupy):
     """tests/test_cuda_conditions.py counts on it: its views one element in are misaligned."""
     for dtype, n in [(cupy.float16, 1), (cupy.float32, 33), (cupy.float64, 4097), (cupy.int64, 7)]:
         assert cupy.empty(n, dtype=dtype).data.ptr % 16 == 0
+
+
+def test_stream_capture_records_work_and_a_graph_replays_it(cupy):
+    """What gg.capture's CUDA graphs rely on (gpugrad/cuda_graph.py): on a capturing stream,
+    work is recorded, not run; a synchronizing call (a device-to-host read) is refused and
+    invalidates the capture; memory from cupy.empty takes no kernel; Graph.launch runs the
+    recorded work again, on whatever the buffers then hold; pools and allocators route the
+    capture's allocations."""
+    a = cupy.arange(4, dtype=cupy.float64)
+    out = cupy.zeros(4)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    pool = cupy.cuda.MemoryPool()
+    with cupy.cuda.using_allocator(pool.malloc), stream:
+        stream.begin_capture()
+        assert stream.is_capturing()
+        scratch = cupy.empty(4)  # memory only
+        b = a * 2
+        out[...] = b + 1
+        graph = stream.end_capture()
+    assert not stream.is_capturing()
+    np.testing.assert_array_equal(out.get(), [0, 0, 0, 0])  # recorded, not run
+    graph.launch()
+    np.testing.assert_array_equal(out.get(), [1, 3, 5, 7])
+    a[...] = 10.0
+    graph.launch()
+    np.testing.assert_array_equal(out.get(), [21, 21, 21, 21])  # the buffers' values now
+    assert scratch.shape == (4,)
+
+    with stream:
+        stream.begin_capture()
+        c = a + 1
+        with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):
+            c.get()  # a device-to-host read: refused
+        with pytest.raises(cupy.cuda.runtime.CUDARuntimeError):
+            stream.end_capture()  # the capture was invalidated

@@ -541,6 +541,7 @@ def zero_args(name: str) -> tuple:
         "bias_act_bwd": (0, 0, 0, 0, 0, 0, 0),
         "softmax_xent_fwd": (0, 0, 0, 0, 0, 0, 0, -100),
         "softmax_xent_bwd": (0, 0, 0, 0, 0, 0, 0),
+        "dropout_scale": (0, 0, 0),
         "sgd_step": (0, 0, 0, 0, 0),
         "adam_step": (0, 0, 0, 0, 0, 0),
     }[name]

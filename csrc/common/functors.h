@@ -221,6 +221,32 @@ GG_HD inline void adam_update(T& p, T g, T& m, T& v, const H& h) {
   p -= h.step_size * (m / denom);
 }
 
+// ---- dropout: a counter-based random stream, the same numbers on the CPU and the GPU ----
+// u(i) = SplitMix64's output for state seed + (offset + i + 1) * gamma, top 53 bits in [0, 1):
+// element i of a stream needs no state but (seed, offset), which a recorded step (gg.capture)
+// keeps in memory and advances between replays.
+GG_HD inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+GG_HD inline double uniform_at(uint64_t seed, uint64_t counter) {
+  return double(mix64(seed + (counter + 1) * 0x9e3779b97f4a7c15ULL) >> 11) *
+         (1.0 / 9007199254740992.0);
+}
+
+// rng = (seed, offset, p) as doubles (seeds and offsets below 2^53): the scale of element i is
+// 1 / (1 - p) where u(offset + i) >= p (kept), else 0
+enum DropoutSlot { kDropoutSeed, kDropoutOffset, kDropoutP, kDropoutSlots };
+
+template <class T>
+GG_HD inline T dropout_scale_at(const double* rng, int64_t i) {
+  const double p = rng[kDropoutP];
+  const bool keep = uniform_at(uint64_t(rng[kDropoutSeed]), uint64_t(rng[kDropoutOffset]) + uint64_t(i)) >= p;
+  return keep ? T(1.0 / (1.0 - p)) : T(0);
+}
+
 // ---- SiLU: y = x * sigmoid(x); backward from the input: gx = g * s * (1 + x * (1 - s)) ----
 
 template <class T>

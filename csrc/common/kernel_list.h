@@ -58,6 +58,9 @@
      int64_t rows, int64_t cols),                                                             \
     "gx[r, c] = (softmax(logits)[r, c] - (c == targets[r])) * scale[r] (a target out of "    \
     "[0, cols), such as an ignored row's, picks no column: give that row scale 0)")           \
+  X(dropout_scale, 1, GG_NO_CHECK, (T* out, const double* rng, int64_t n),                    \
+    "out[i] = 1 / (1 - p) where u_i >= p, else 0, u_i uniform in [0, 1) from the stream "      \
+    "rng = (seed, offset, p) (SplitMix64 at counter offset + i)")                             \
   X(sgd_step, 0, GG_NO_CHECK, (T* p, const T* g, T* buf, const double* hyper, int64_t n),     \
     "in-place torch.optim.SGD step of p (and momentum buffer buf, null when momentum == 0); "  \
     "hyper: lr, momentum, dampening, weight_decay, nesterov, first_step")                     \

@@ -105,6 +105,13 @@ void relu_bwd(const T* g, const uint32_t* mask, T* gx, int64_t n) {
   });
 }
 
+template <class T>
+void dropout_scale(T* out, const double* rng, int64_t n) {
+  parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) out[i] = dropout_scale_at<T>(rng, i);
+  });
+}
+
 #define GG_MAP_ARGS1(T) const T*, T*, int64_t
 #define GG_MAP_ARGS2(T) const T*, const T*, T*, int64_t
 #define GG_INSTANTIATE_MAP(name, F, inputs, doc)                      \
@@ -115,7 +122,8 @@ GG_MAP_KERNELS(GG_INSTANTIATE_MAP)
 
 #define GG_INSTANTIATE(T)                                        \
   template void relu_fwd<T>(const T*, T*, uint32_t*, int64_t);   \
-  template void relu_bwd<T>(const T*, const uint32_t*, T*, int64_t);
+  template void relu_bwd<T>(const T*, const uint32_t*, T*, int64_t);    \
+  template void dropout_scale<T>(T*, const double*, int64_t);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)
 #undef GG_INSTANTIATE

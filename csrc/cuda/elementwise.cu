@@ -64,6 +64,13 @@ Status relu_bwd(const T* g, const uint32_t* mask, T* gx, int64_t n, void* stream
   return launch_status();
 }
 
+template <class T>
+Status dropout_scale(T* out, const double* rng, int64_t n, void* stream) {
+  if (n == 0) return nullptr;
+  dropout_scale_kernel<<<grid_for(n), kThreads, 0, as_stream(stream)>>>(device_ptr(out), rng, n);
+  return launch_status();
+}
+
 #define GG_MAP_ARGS1(T) const T*, T*, int64_t, void*
 #define GG_MAP_ARGS2(T) const T*, const T*, T*, int64_t, void*
 #define GG_INSTANTIATE_MAP(name, F, inputs, doc)                            \
@@ -75,7 +82,8 @@ GG_MAP_KERNELS(GG_INSTANTIATE_MAP)
 
 #define GG_INSTANTIATE(T)                                                          \
   template Status relu_fwd<T>(const T*, T*, uint32_t*, int64_t, void*);            \
-  template Status relu_bwd<T>(const T*, const uint32_t*, T*, int64_t, void*);
+  template Status relu_bwd<T>(const T*, const uint32_t*, T*, int64_t, void*);      \
+  template Status dropout_scale<T>(T*, const double*, int64_t, void*);
 GG_INSTANTIATE(float)
 GG_INSTANTIATE(double)
 GG_INSTANTIATE(Half)

@@ -438,6 +438,16 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 
+// out[i] = dropout scale of element i (functors.h), grid-stride
+template <class S>
+__global__ void __launch_bounds__(kThreads) dropout_scale_kernel(S* out, const double* rng,
+                                                                  int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    out[i] = to_storage<S>(dropout_scale_at<compute_t<S>>(rng, i));
+  }
+}
+
 template <bool kMomentum, int W, class S>
 __global__ void __launch_bounds__(kThreads)
     sgd_kernel(S* p, const S* g, S* buf, const double* hyper, int64_t n) {

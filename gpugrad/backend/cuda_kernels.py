@@ -203,6 +203,7 @@ _BIAS_ACT_FWD = _Templates("gg::cuda::bias_act_fwd_kernel<{act}, {w}, {s}>", act
 _BIAS_ACT_BWD = _Templates("gg::cuda::bias_act_bwd_kernel<{act}, {s}>", act=range(4))
 _XENT_FWD = _Templates("gg::cuda::softmax_xent_fwd_kernel<{warp}, {s}>", warp=("true", "false"))
 _XENT_BWD = _Templates("gg::cuda::softmax_xent_bwd_kernel<{w}, {s}>")
+_DROPOUT = _Templates("gg::cuda::dropout_scale_kernel<{s}>")
 _SGD = _Templates("gg::cuda::sgd_kernel<{momentum}, {w}, {s}>", momentum=("true", "false"))
 _ADAM = _Templates("gg::cuda::adam_kernel<{w}, {s}>")
 
@@ -274,6 +275,13 @@ def _softmax_xent_bwd(launch, storage, width):
                                        (x, target, lse, scale, gx, _n(total), _n(cols)))
 
 
+def _dropout_scale(launch, storage, width):
+    out, rng = launch.arrays
+    (n,) = launch.sizes
+    if n:
+        _DROPOUT(storage, width)(_grid(n), (_THREADS,), (out, rng, _n(n)))
+
+
 def _sgd_step(launch, storage, width):
     p, g, buf, hyper = launch.arrays
     (n,) = launch.sizes
@@ -302,6 +310,7 @@ _LAUNCHERS = {
     "bias_act_bwd": (_bias_act_bwd, _BIAS_ACT_BWD),
     "softmax_xent_fwd": (_softmax_xent_fwd, _XENT_FWD),
     "softmax_xent_bwd": (_softmax_xent_bwd, _XENT_BWD),
+    "dropout_scale": (_dropout_scale, _DROPOUT),
     "sgd_step": (_sgd_step, _SGD),
     "adam_step": (_adam_step, _ADAM),
 }

@@ -143,6 +143,11 @@ class Kernel:
             return self.reference(*args)
         wide = [a.astype(np.float32) if getattr(a, "dtype", None) == np.float16 else a for a in args]
         result = self.reference(*wide)
+        if result is None:  # in place: the widened arguments' new values, back in float16
+            for original, widened in zip(args, wide):
+                if widened is not original:
+                    original[...] = widened
+            return None
         narrow = lambda r: r.astype(np.float16) if r.dtype == np.float32 else r  # noqa: E731
         return tuple(map(narrow, result)) if isinstance(result, tuple) else narrow(result)
 
@@ -422,6 +427,38 @@ def softmax_xent_bwd(xp, x, target, lse, scale):
         xp, x, target.astype(np.int64, copy=False), lse.astype(x.dtype, copy=False), scale)
     gx = xp.empty_like(x)
     return Launch((x, target, lse, scale, gx), x.shape, gx)
+
+
+# ---- dropout's random scale ----------------------------------------------------------------------
+DROPOUT_SLOTS = ("seed", "offset", "p")  # DropoutSlot in functors.h
+
+
+def _mix64(xp, z):
+    z = (z ^ (z >> xp.uint64(30))) * xp.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> xp.uint64(27))) * xp.uint64(0x94D049BB133111EB)
+    return z ^ (z >> xp.uint64(31))
+
+
+def uniform_at(xp, seed: int, counters):
+    """SplitMix64's output at `counters` of the stream `seed`, as doubles in [0, 1)."""
+    z = xp.uint64(seed) + (counters + xp.uint64(1)) * xp.uint64(0x9E3779B97F4A7C15)
+    return (_mix64(xp, z) >> xp.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
+def dropout_scale_reference(out, rng):
+    xp = xp_of(out)
+    seed, offset, p = (int(rng[0]), int(rng[1]), float(rng[2]))
+    u = uniform_at(xp, seed, xp.arange(out.size, dtype=xp.uint64) + xp.uint64(offset))
+    out[...] = xp.where(u >= p, 1.0 / (1.0 - p), 0.0).reshape(out.shape).astype(out.dtype)
+
+
+@kernel(dropout_scale_reference, half=True)
+def dropout_scale(xp, out, rng):
+    """out = 1 / (1 - p) where element i of the random stream rng = (seed, offset, p) is >= p,
+    else 0, in place: dropout's scale, the same numbers on the CPU and the GPU."""
+    if not out.flags.c_contiguous:
+        return None
+    return Launch((out, _hyper_on(xp, rng)), (out.size,))
 
 
 # ---- fused optimizer steps (in place) --------------------------------------------------------------

@@ -1,4 +1,6 @@
 """gg.nn.functional: activations and losses under PyTorch's names."""
+import numpy as np
+
 from gpugrad import backend, replay
 from gpugrad.ops.activation import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh
 from gpugrad.ops.linalg import linear, linear_act
@@ -28,14 +30,20 @@ def dropout(x, p: float = 0.5, training: bool = True):
         return x
     if p == 1:
         return x * 0
-    from gpugrad import creation
     from gpugrad.tensor import Tensor
 
-    # fresh at every call, and at every replay of a captured step (a capture op)
-    scale = replay.op(_dropout_scale, creation.generator, x.shape, p, x.array.dtype, x.device)
+    # drawn on x's device by a kernel, fresh at every call and every replay of a captured step
+    scale = replay.op(_dropout_scale, x.shape, x.array.dtype, x.device, float(p))
     return x * Tensor._make(scale)
 
 
-def _dropout_scale(generator, shape, p, dtype, device):
-    keep = generator().random(shape) >= p
-    return backend.to_device((keep / (1 - p)).astype(dtype), device)
+def _dropout_scale(shape, dtype, device, p):
+    from gpugrad import creation
+    from gpugrad.backend import kernels
+
+    with backend.on_device(device):
+        out = backend.xp_for(device).empty(shape, dtype=dtype)
+        size = out.size
+        rng = replay.host_values(lambda: np.array([*creation.dropout_stream(size), p]), 3)
+        kernels.dropout_scale(out, rng)
+    return out

@@ -17,7 +17,10 @@ def constant(value, dtype: dtypes.dtype, like: Tensor) -> Tensor:
     if backend.is_host(like.array):
         return Tensor._make(np.asarray(value, dtype=dtype.np))
     with backend.device_guard(like.array):  # a no-op with one GPU
-        return Tensor._make(backend.xp_of(like.array).asarray(value, dtype=dtype.np))
+        # a fill kernel, not a copy from the host: a CUDA graph can capture it
+        if isinstance(value, (np.ndarray, np.generic)):
+            value = value.item()
+        return Tensor._make(backend.xp_of(like.array).full((), value, dtype=dtype.np))
 
 
 def as_tensor(value, like: Tensor | None = None) -> Tensor:

@@ -3,6 +3,11 @@ parameter), one fused kernel call per parameter (amsgrad: the array reference, n
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+
+from gpugrad import replay
 from gpugrad.autograd.mode import no_grad
 from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _state_buffer
@@ -13,6 +18,8 @@ class Adam(Optimizer):
     p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps). weight_decay adds wd * p to g
     (Adam) or, with decoupled_weight_decay (AdamW), scales p by 1 - lr * wd first. amsgrad keeps
     max_exp_avg_sq = max(max_exp_avg_sq, v) and divides by its root instead of v's."""
+
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
 
     def __init__(
         self,
@@ -66,15 +73,27 @@ class Adam(Optimizer):
                     if "max_exp_avg_sq" not in state:  # also when amsgrad is switched on mid-run
                         state["max_exp_avg_sq"] = _state_buffer(param)
                     max_exp_avg_sq = state["max_exp_avg_sq"].array
-                state["step"] += 1
-                step = state["step"]
-                hyper = kernels.adam_hyper(group["lr"], beta1, beta2, group["eps"],
-                                           group["weight_decay"], 1 - beta1**step, 1 - beta2**step,
-                                           group["decoupled_weight_decay"])
+                if max_exp_avg_sq is not None and replay.state.gpu is not None:
+                    raise replay.CaptureError(
+                        "capture: Adam with amsgrad has no fused kernel, and its array update "
+                        "reads the learning rate as a Python number, which a CUDA graph would "
+                        "freeze; capture it on the CPU or use amsgrad=False")
+                # read when the kernel is about to run: now, or before each launch of a CUDA
+                # graph that captured this step (which advances the step count then)
+                hyper = replay.host_values(functools.partial(_hyper, group, state), 8)
                 kernels.adam_step(param.array, grad, state["exp_avg"].array,
                                   state["exp_avg_sq"].array, hyper, max_exp_avg_sq)
                 param._bump_version()
         return loss
+
+
+def _hyper(group: dict, state: dict) -> np.ndarray:
+    """One more step: the count advances and this step's hyperparameters (ADAM_SLOTS)."""
+    state["step"] += 1
+    beta1, beta2 = group["betas"]
+    step = state["step"]
+    return kernels.adam_hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                              1 - beta1**step, 1 - beta2**step, group["decoupled_weight_decay"])
 
 
 class AdamW(Adam):

@@ -753,7 +753,7 @@ def _replayed(step):
 
     @functools.wraps(step)
     def run(self, *args, **kwargs):
-        return replay.op(functools.partial(step, **kwargs), self, *args)
+        return replay.every_replay(functools.partial(step, **kwargs), self, *args)
 
     return run
 

@@ -301,6 +301,11 @@ def _recorded_step(step):
 
     @functools.wraps(step)
     def run(self, closure=None):
+        if replay.state.gpu is not None and not getattr(self, "capturable", False):
+            raise replay.CaptureError(
+                f"capture: {type(self).__name__}'s update reads its hyperparameters as Python "
+                "numbers, which a CUDA graph would freeze; capture this step on the CPU, or use "
+                "SGD, Adam or AdamW (their fused kernels read them from device memory)")
         if closure is None:
             return replay.op(step, self)
         return step(self, closure)

@@ -3,6 +3,11 @@ kernel call per parameter."""
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
+
+from gpugrad import replay
 from gpugrad.autograd.mode import no_grad
 from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _state_buffer
@@ -11,6 +16,8 @@ from gpugrad.optim.optimizer import Optimizer, _state_buffer
 class SGD(Optimizer):
     """d = g + weight_decay * p; buf = momentum * buf + (1 - dampening) * d (buf = d on the
     first step); d = d + momentum * buf if nesterov else buf; p -= lr * d."""
+
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
 
     def __init__(
         self,
@@ -53,20 +60,28 @@ class SGD(Optimizer):
         """One update of every parameter that has a .grad; returns closure() if given."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
             for param in group["params"]:
                 if param.grad is None:
                     continue
                 grad = param.grad.array if not group["maximize"] else -param.grad.array
-                buf, first_step = None, False
-                if momentum != 0:
+                buf, first = None, [False]
+                if group["momentum"] != 0:
                     state = self.state[param]
                     if state.get("momentum_buffer") is None:
                         state["momentum_buffer"] = _state_buffer(param)
-                        first_step = True
+                        first = [True]
                     buf = state["momentum_buffer"].array
-                hyper = kernels.sgd_hyper(lr, momentum, dampening, weight_decay, nesterov, first_step)
+                # read when the kernel is about to run: now, or before each launch of a CUDA
+                # graph that captured this step (the learning rate may have changed since)
+                hyper = replay.host_values(functools.partial(_hyper, group, first), 6)
                 kernels.sgd_step(param.array, grad, buf, hyper)
                 param._bump_version()
         return loss
+
+
+def _hyper(group: dict, first: list) -> np.ndarray:
+    """This step's hyperparameters (kernels.SGD_SLOTS); `first` says once that the momentum
+    buffer starts now."""
+    first_step, first[0] = first[0], False
+    return kernels.sgd_hyper(group["lr"], group["momentum"], group["dampening"],
+                             group["weight_decay"], group["nesterov"], first_step)

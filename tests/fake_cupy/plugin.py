@@ -10,6 +10,7 @@ RawKernel sources, compiled by g++ for the simulator) run their device code path
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -24,7 +25,26 @@ def _install():
     assert cupy.__version__.endswith("+fake"), cupy.__file__
     from tests.cuda_sim import build
 
-    sys.modules["gpugrad._cuda"] = build.load()
+    sys.modules["gpugrad._cuda"] = _capturable(build.load(), cupy)
+
+
+def _capturable(module, cupy):
+    """gpugrad._cuda as the simulator builds it, its launches recorded instead of run while the
+    current stream captures a CUDA graph (each kernel function takes the stream last)."""
+    proxy = types.ModuleType(module.__name__)
+    proxy.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    for name in module.kernel_names():
+        proxy.__dict__[name] = _launcher(getattr(module, name), cupy)
+    return proxy
+
+
+def _launcher(kernel, cupy):
+    def launch(*args):
+        cupy._enqueue(lambda: kernel(*args))
+
+    launch.__name__ = launch.__qualname__ = kernel.__name__
+    launch.__doc__ = kernel.__doc__
+    return launch
 
 
 _install()

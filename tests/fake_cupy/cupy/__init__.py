@@ -17,9 +17,19 @@ CuPy is what gpugrad's CUDA path can get wrong without a GPU at hand:
 Kernels: gpugrad._cuda is the CUDA simulator's build of csrc/cuda (tests/fake_cupy/plugin.py
 installs it); ElementwiseKernel, RawKernel and RawModule sources are compiled by g++ for the
 simulator (_kernels.py). ReductionKernel is not there.
+
+Stream capture (CUDA graphs), as CUDA does it: while a stream captures, work issued on it is
+recorded, not run (a kernel's output buffer keeps its old contents; the fake computes pure
+operations at once only to learn their results' shapes, and in-place work not at all); a
+synchronizing call (a device-to-host read, a host-to-device copy from pageable memory, a
+synchronize) raises CUDARuntimeError and invalidates the capture, so end_capture raises too;
+Graph.launch replays the recorded work in order, on whatever stream. cupy.random's numbers are
+fixed when captured (CuPy's generator offset is baked in). tests/test_cupy_semantics.py states
+these and runs on a real GPU as well.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import itertools
@@ -87,7 +97,7 @@ def _refuse_host_arrays(values, what: str):
             _refuse_host_arrays(v, what)
 
 
-def _device_function(fn, name: str, host_arrays_ok: bool = False):
+def _device_function(fn, name: str, host_arrays_ok: bool = False, in_place: bool = False):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         if not host_arrays_ok:
@@ -95,9 +105,76 @@ def _device_function(fn, name: str, host_arrays_ok: bool = False):
             _refuse_host_arrays(kwargs.values(), f"cupy.{name}")
         _on_current_device(args, f"cupy.{name}")
         _on_current_device(kwargs.values(), f"cupy.{name}")
-        return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
+        return _issue(lambda: fn(*_unwrap(args), **_unwrap(kwargs)),
+                      in_place or kwargs.get("out") is not None,
+                      kwargs.get("out"))
 
     return call
+
+
+# ---- stream capture --------------------------------------------------------------------------------
+_capture = {"stream": None, "graph": None, "error": None}
+
+
+def _capturing() -> bool:
+    """Work issued now would be captured: this thread's current stream is capturing."""
+    stream = _capture["stream"]
+    return stream is not None and _thread_streams()["current"].ptr == stream.ptr
+
+
+def _refuse_sync(what: str):
+    """A call that waits for the device or copies through pageable host memory: refused while
+    the current stream captures (and the capture is invalidated), as CUDA does."""
+    if _capturing():
+        _capture["error"] = what
+        raise _CUDARuntimeError("cudaErrorStreamCaptureUnsupported: operation not permitted "
+                                f"when stream is capturing ({what})")
+
+
+def _enqueue(run):
+    """In-place device work: run now, or recorded into the graph being captured."""
+    if _capturing():
+        _capture["graph"]._work.append(run)
+    else:
+        run()
+
+
+def _issue(compute, in_place: bool, out=None):
+    """Device work through NumPy: compute() now; while capturing, in-place work is only
+    recorded and a pure result's buffers are refilled by compute() at each launch."""
+    if not _capturing():
+        return _wrap(compute())
+    if in_place:
+        _capture["graph"]._work.append(compute)
+        return out
+    with _np.errstate(all="ignore"):  # inputs may be garbage now (memory not yet written)
+        result = compute()  # now only for the shapes: the launch refills these buffers
+    if isinstance(result, _np.generic):
+        result = _np.asarray(result)  # a 0-d device array, as CuPy returns: its own buffer
+    buffers = [r for r in (result if isinstance(result, (tuple, list)) else [result])
+               if isinstance(r, _np.ndarray)]
+
+    def refill():
+        fresh = compute()
+        for buffer, value in zip(buffers, fresh if isinstance(fresh, (tuple, list)) else [fresh]):
+            _np.copyto(buffer, value)
+
+    _capture["graph"]._work.append(refill)
+    return _wrap(result)
+
+
+class _Graph:
+    """cupy.cuda.Graph: the recorded work, replayed by launch()."""
+
+    def __init__(self):
+        self._work = []
+
+    def launch(self, stream=None):
+        for run in self._work:
+            run()
+
+    def upload(self, stream=None):
+        pass
 
 
 class _Pointer:
@@ -109,12 +186,12 @@ class _Pointer:
         self.ptr = ptr
 
     def copy_from_device(self, src: _Pointer, size: int, stream=None):
-        ctypes.memmove(self.ptr, src.ptr, size)
+        _enqueue(lambda: ctypes.memmove(self.ptr, src.ptr, size))
 
     copy_from_device_async = copy_from_device
 
     def memset(self, value: int, size: int, stream=None):
-        ctypes.memset(self.ptr, value, size)
+        _enqueue(lambda: ctypes.memset(self.ptr, value, size))
 
     memset_async = memset
 
@@ -169,6 +246,7 @@ class ndarray:  # CuPy's name
         self._a.shape = value
 
     def get(self, stream=None, order="C", out=None, blocking=True):
+        _refuse_sync("ndarray.get (a device-to-host copy)")
         host = _np.array(self._a, order=order)
         if out is not None:
             out[...] = host
@@ -176,6 +254,7 @@ class ndarray:  # CuPy's name
         return host
 
     def set(self, arr, stream=None):
+        _refuse_sync("ndarray.set (a host-to-device copy from pageable memory)")
         self._a[...] = arr
 
     def __array__(self, *args, **kwargs):
@@ -185,7 +264,9 @@ class ndarray:  # CuPy's name
         _refuse_host_arrays(inputs, f"numpy.{ufunc.__name__}")
         _refuse_host_arrays(kwargs.get("out", ()), f"numpy.{ufunc.__name__}")
         _on_current_device([*inputs, *kwargs.get("out", ())], f"numpy.{ufunc.__name__}")
-        return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs)))
+        out = kwargs.get("out")
+        return _issue(lambda: getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs)),
+                      out is not None, out[0] if out is not None and len(out) == 1 else out)
 
     def __array_function__(self, func, types_, args, kwargs):
         name = func.__name__
@@ -202,11 +283,13 @@ class ndarray:  # CuPy's name
         if name in _NO_LAUNCH:  # views and host copies: no kernel, any device
 
             def view(*args, **kwargs):
+                if name in ("get", "item", "tolist"):
+                    _refuse_sync(f"ndarray.{name} (a device-to-host read)")
                 out = attr(*_unwrap(args), **_unwrap(kwargs))
                 return self._view(out) if isinstance(out, _np.ndarray) else out
 
             return view
-        method = _device_function(attr, f"ndarray.{name}")
+        method = _device_function(attr, f"ndarray.{name}", in_place=name in _IN_PLACE_METHODS)
 
         def call(*args, **kwargs):
             if not (name == "astype" and kwargs.get("copy") is False and args
@@ -221,13 +304,17 @@ class ndarray:  # CuPy's name
         parts = index if isinstance(index, tuple) else (index,)
         if any(isinstance(i, (ndarray, list, _np.ndarray)) for i in parts):  # a gather kernel
             _on_current_device([self, *parts], "cupy.ndarray.__getitem__")
-            return _wrap(self._a[_unwrap(index)])
+            return _issue(lambda: self._a[_unwrap(index)], False)
         return self._view(self._a[index])  # basic indexing: a view, no kernel
 
     def __setitem__(self, index, value):
         parts = index if isinstance(index, tuple) else (index,)
         _on_current_device([self, value, *parts], "cupy.ndarray.__setitem__")
-        self._a[_unwrap(index)] = _unwrap(value)
+
+        def write():
+            self._a[_unwrap(index)] = _unwrap(value)
+
+        _enqueue(write)
 
     def __len__(self):
         return len(self._a)
@@ -236,24 +323,31 @@ class ndarray:  # CuPy's name
         return (_wrap(v) for v in self._a)
 
     def __bool__(self):
+        _refuse_sync("ndarray.__bool__ (a device-to-host read)")
         return bool(self._a)
 
     def __float__(self):
+        _refuse_sync("ndarray.__float__ (a device-to-host read)")
         return float(self._a)
 
     def __int__(self):
+        _refuse_sync("ndarray.__int__ (a device-to-host read)")
         return int(self._a)
 
     def __complex__(self):
+        _refuse_sync("ndarray.__complex__ (a device-to-host read)")
         return complex(self._a)
 
     def __index__(self):
+        _refuse_sync("ndarray.__index__ (a device-to-host read)")
         return self._a.__index__()
 
     def __repr__(self):
+        _refuse_sync("ndarray.__repr__ (a device-to-host read)")
         return repr(self._a)
 
     def __str__(self):
+        _refuse_sync("ndarray.__str__ (a device-to-host read)")
         return str(self._a)
 
     def __copy__(self):
@@ -272,18 +366,24 @@ def _operator(name):
     def op(self, *args):
         _refuse_host_arrays(args, f"cupy.ndarray.{name}")
         _on_current_device([self, *args], f"cupy.ndarray.{name}")
-        result = getattr(self._a, name)(*_unwrap(args))
+        method = getattr(self._a, name)
+        if name in _IN_PLACE:  # the same device array, updated
+            if _capturing():
+                _enqueue(lambda: method(*_unwrap(args)))
+            elif method(*_unwrap(args)) is NotImplemented:
+                return NotImplemented
+            return self
+        result = method(*_unwrap(args))
         if result is NotImplemented:
             return NotImplemented
-        if name in _IN_PLACE:  # the same device array, updated
-            return self
-        return _wrap(result)
+        return _issue(lambda: method(*_unwrap(args)), False) if _capturing() else _wrap(result)
 
     op.__name__ = name
     return op
 
 
 _IN_PLACE = set()
+_IN_PLACE_METHODS = frozenset({"fill", "sort", "partition", "put"})
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
               "xor", "lshift", "rshift", "divmod"):
     for _form in (f"__{_name}__", f"__r{_name}__", f"__i{_name}__"):
@@ -297,6 +397,8 @@ for _form in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__neg
 
 # ---- module functions ----------------------------------------------------------------------------
 def asarray(a, dtype=None, order=None, *, blocking=False):
+    if not isinstance(a, ndarray):
+        _refuse_sync("cupy.asarray of host data (a host-to-device copy)")
     if isinstance(a, ndarray):
         if a._dev != _CURRENT[0]:  # a copy between GPUs, onto the current one
             a = ndarray._of(a._a.copy())
@@ -305,12 +407,18 @@ def asarray(a, dtype=None, order=None, *, blocking=False):
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
+    if not isinstance(obj, ndarray):
+        _refuse_sync("cupy.array of host data (a host-to-device copy)")
+    elif _capturing():
+        return _issue(lambda: _np.array(obj._a, dtype=dtype, copy=True, order=order, ndmin=ndmin),
+                      False)
     host = obj._a if isinstance(obj, ndarray) else obj
     return ndarray._of(_np.array(host, dtype=dtype, copy=True if copy else None, order=order,
                                  ndmin=ndmin))
 
 
 def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+    _refuse_sync("cupy.asnumpy (a device-to-host copy)")
     if isinstance(a, ndarray):
         return a.get(order=order, out=out)
     return _np.asarray(a, order=order)
@@ -387,7 +495,7 @@ class _Device:
         _CURRENT[0] = self.id
 
     def synchronize(self):
-        pass
+        _refuse_sync("Device.synchronize")
 
     compute_capability = property(lambda self: "90")
 
@@ -460,9 +568,30 @@ class _Stream:
         streams["current"] = streams["stack"][-1]
 
     def synchronize(self):
-        pass
+        if _capture["stream"] is not None and _capture["stream"].ptr == self.ptr:
+            _refuse_sync("Stream.synchronize")
 
     done = property(lambda self: True)
+
+    def begin_capture(self, mode=None):
+        if self.ptr in (0, _STREAM_LEGACY):
+            raise RuntimeError("cannot capture on the default (legacy) stream")
+        if _capture["stream"] is not None:
+            raise _CUDARuntimeError("cudaErrorIllegalState: a stream is capturing already")
+        _capture.update(stream=self, graph=_Graph(), error=None)
+
+    def end_capture(self):
+        if _capture["stream"] is None or _capture["stream"].ptr != self.ptr:
+            raise _CUDARuntimeError("cudaErrorIllegalState: the stream is not capturing")
+        graph, error = _capture["graph"], _capture["error"]
+        _capture.update(stream=None, graph=None, error=None)
+        if error is not None:
+            raise _CUDARuntimeError("cudaErrorStreamCaptureInvalidated: operation failed due to "
+                                    f"a previous error during capture ({error})")
+        return graph
+
+    def is_capturing(self):
+        return _capture["stream"] is not None and _capture["stream"].ptr == self.ptr
 
     def record(self, event=None):
         event = _Event() if event is None else event
@@ -522,7 +651,7 @@ cuda.runtime = types.SimpleNamespace(
     getDevice=lambda: _CURRENT[0],
     setDevice=lambda device: _Device(device).use(),
     getDeviceProperties=lambda device: dict(_PROPERTIES),
-    deviceSynchronize=lambda: None,
+    deviceSynchronize=lambda: _refuse_sync("cudaDeviceSynchronize"),
     memGetInfo=lambda: (1 << 33, 1 << 34),
     runtimeGetVersion=lambda: 13000,
     streamLegacy=_STREAM_LEGACY,
@@ -534,6 +663,23 @@ cuda.compiler = types.SimpleNamespace(CompileException=type("CompileException", 
 cuda.MemoryHook = type("MemoryHook", (), {"__enter__": lambda self: self,
                                           "__exit__": lambda self, *exc: None})
 cuda.memory = types.SimpleNamespace(OutOfMemoryError=MemoryError)
+cuda.Graph = _Graph
+
+
+class _PrivatePool(_MemoryPool):
+    """cupy.cuda.MemoryPool: arrays here live in NumPy's memory, so malloc is never asked for."""
+
+    def malloc(self, size):
+        raise NotImplementedError("fake cupy: allocation goes through NumPy")
+
+
+@contextlib.contextmanager
+def _using_allocator(allocator=None):
+    yield  # allocation goes through NumPy: nothing to route
+
+
+cuda.MemoryPool = _PrivatePool
+cuda.using_allocator = _using_allocator
 
 
 # ---- random, linalg, fft --------------------------------------------------------------------------
@@ -556,7 +702,11 @@ def _random_function(draw):
 
     @functools.wraps(draw)
     def sample(*args, dtype=float, **kwargs):
-        return ndarray._of(_np.asarray(draw(_rng[0], *args, **kwargs)).astype(dtype, copy=False))
+        values = ndarray._of(_np.asarray(draw(_rng[0], *args, **kwargs)).astype(dtype, copy=False))
+        if _capturing():  # CuPy's generator offset is fixed into the captured kernel
+            fixed = values._a.copy()
+            _capture["graph"]._work.append(lambda: _np.copyto(values._a, fixed))
+        return values
 
     return sample
 
@@ -579,10 +729,24 @@ def __getattr__(name):
         raise AttributeError(f"module 'cupy' has no attribute '{name}'"
                              + ("" if name in _API["cupy"] else " (CuPy 14 has no such name)"))
     value = getattr(_np, name)
-    if callable(value) and not isinstance(value, type):
+    if name in _ALLOCATE_ONLY:  # memory, no kernel: nothing a captured graph would redo
+        value = _allocator(value, name)
+    elif callable(value) and not isinstance(value, type):
         value = _device_function(value, name)
     globals()[name] = value  # cached: the next lookup skips this
     return value
+
+
+_ALLOCATE_ONLY = frozenset({"empty", "empty_like"})
+
+
+def _allocator(fn, name: str):
+    @functools.wraps(fn)
+    def allocate(*args, **kwargs):
+        _on_current_device(args, f"cupy.{name}")
+        return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
+
+    return allocate
 
 
 import sys as _sys

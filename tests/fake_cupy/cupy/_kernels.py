@@ -70,7 +70,10 @@ class ElementwiseKernel:
         self.return_tuple = return_tuple
 
     def __call__(self, *args, size=None):
-        from cupy import _on_current_device, ndarray
+        from cupy import _capturing, _on_current_device, ndarray
+
+        if _capturing():  # gpugrad launches no ElementwiseKernel: not emulated under capture
+            raise NotImplementedError("fake cupy: ElementwiseKernel under stream capture")
 
         if len(args) not in (len(self.ins), len(self.ins) + len(self.outs)):
             raise TypeError(f"{self.name}: wrong number of arguments: {len(args)}")
@@ -233,7 +236,7 @@ def _argument(name: str, k: int, ctype: str, pointer: bool, size, arg):
 def _launch(name, lib, entry, params, grid, block, args, shared_mem):
     """Run one kernel of a compiled library on the simulator: params are (C type or '', is a
     pointer, size in bytes or None) per argument."""
-    from cupy import _on_current_device
+    from cupy import _enqueue, _on_current_device
 
     _on_current_device(args, name)
     storage = [_argument(name, k, ctype, pointer, size, arg)
@@ -244,9 +247,14 @@ def _launch(name, lib, entry, params, grid, block, args, shared_mem):
     dims = [*(tuple(grid) + (1, 1))[:3], *(tuple(block) + (1, 1))[:3]]
     function = getattr(lib, entry)
     function.restype = ctypes.c_char_p
-    error = function((ctypes.c_uint * 6)(*dims), ctypes.c_size_t(shared_mem), pointers)
-    if error is not None:
-        raise RuntimeError(f"{name}: {error.decode()}")
+
+    def run():
+        error = function((ctypes.c_uint * 6)(*dims), ctypes.c_size_t(shared_mem), pointers)
+        if error is not None:
+            raise RuntimeError(f"{name}: {error.decode()}")
+
+    run.keep = storage  # the argument bytes live as long as the launch may run
+    _enqueue(run)
 
 
 class RawModule:

@@ -20,12 +20,12 @@ def scatter_add(a, slices, value):
     if not isinstance(a, cupy.ndarray):
         raise TypeError("cupyx.scatter_add: `a` must be a cupy.ndarray")
     cupy._on_current_device([a, slices, value], "cupyx.scatter_add")
-    np.add.at(a._a, _index(slices), _host(value))
+    cupy._enqueue(lambda: np.add.at(a._a, _index(slices), _host(value)))
 
 
 def scatter_max(a, slices, value):
-    np.maximum.at(a._a, _index(slices), _host(value))
+    cupy._enqueue(lambda: np.maximum.at(a._a, _index(slices), _host(value)))
 
 
 def scatter_min(a, slices, value):
-    np.minimum.at(a._a, _index(slices), _host(value))
+    cupy._enqueue(lambda: np.minimum.at(a._a, _index(slices), _host(value)))
