@@ -340,3 +340,20 @@ def test_torchs_names_cuda_graph_and_replay():
 def test_warmup_must_be_positive():
     with pytest.raises(ValueError, match="warmup"):
         gg.capture(lambda x: x, warmup=0)
+
+
+def test_the_cli_trains_the_same_model_with_capture(capsys, tmp_path):
+    from gpugrad.__main__ import main
+
+    args = ["train", "--epochs", "2", "--quiet", "--optimizer", "adamw", "--scheduler", "onecycle"]
+    saved = []
+    for extra in ([], ["--capture"]):
+        path = tmp_path / f"model{len(saved)}.gg"
+        assert main([*args, *extra, "--save", str(path)]) == 0
+        saved.append(gg.load(str(path)))
+    out = capsys.readouterr().out
+    assert len(set(line.split("|")[0] for line in out.splitlines() if "test accuracy" in line)) == 1
+    for key, value in saved[0].items():
+        np.testing.assert_allclose(saved[1][key].numpy(), value.numpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(SystemExit):
+        main(["train", "--capture", "--grad-report", "--epochs", "1"])

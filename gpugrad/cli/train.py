@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -200,6 +201,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
     parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="record the training step once and replay it without Python per op (gg.capture: "
+        "a CUDA graph on a GPU)",
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="data parallel over the ranks mpirun starts (mpirun -n 2 python -m gpugrad train "
@@ -224,6 +231,9 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> gg.Devi
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 parser.error(f"{flag} {path}: directory {directory} does not exist")
+    if getattr(args, "capture", False) and (args.distributed or args.grad_report is not None):
+        parser.error("--capture records the step once: it does not combine with --distributed "
+                     "or --grad-report, which work between the steps' ops")
     if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     if args.device == "auto":
@@ -310,12 +320,29 @@ def fit(
     after_backward: list = (),
     shards=None,
     after_step: list = (),
+    capture: bool = False,
 ) -> History:
     """Train for `epochs` passes: zero_grad, forward, cross-entropy, backward, step (then each
     after_step hook, e.g. a per-batch lr schedule). With `shards` (--distributed) each step
-    trains on this rank's rows of the batch."""
+    trains on this rank's rows of the batch; with `capture` the step is recorded once and
+    replayed (gg.capture)."""
     from tqdm import tqdm
 
+    def one_step(x, y, weight):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad()
+        (loss if weight == 1.0 else loss * weight).backward()
+        for hook in after_backward:  # e.g. --grad-report reads every step's gradients
+            hook(model)
+        optimizer.step()
+        for hook in after_step:
+            hook()
+        return loss, logits
+
+    if capture:  # a last, smaller batch records once more: expected, so not worth a warning
+        warnings.filterwarnings("ignore", message=r"gg\.capture.*new signature")
+        one_step = gg.capture(one_step)
     history = History()
     refresh = max(1, len(loader) // 10)  # postfix updates per epoch (each is a device sync)
     for epoch in range(1, epochs + 1):
@@ -334,15 +361,7 @@ def fit(
             weight = 1.0
             if shards is not None:
                 x, y, weight = shards(x, y)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad()
-            (loss if weight == 1.0 else loss * weight).backward()
-            for hook in after_backward:  # e.g. --grad-report reads every step's gradients
-                hook(model)
-            optimizer.step()
-            for hook in after_step:
-                hook()
+            loss, logits = one_step(x, y, weight)
             running.add(loss, logits, y)
             bar.update(1)
             if not quiet and step % refresh == 0:
@@ -507,6 +526,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
             + ([recipes.clip_hook(args.clip_grad)] if args.clip_grad is not None else []),
             after_step=[schedule.after_step],
             shards=shards,
+            capture=args.capture,
         )
         gg.cuda.synchronize()
         wall = time.perf_counter() - start
