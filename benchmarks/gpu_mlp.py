@@ -37,7 +37,18 @@ LR, MOMENTUM = 0.01, 0.9
 DEVICE = "cuda"  # gpugrad's device (the harness's own dry runs swap in "cpu")
 
 
-# ---- the two models ------------------------------------------------------------------------------
+# ---- the four steps ------------------------------------------------------------------------------
+# Each variant trains its own copy of the same initial weights on the same batch, and each takes
+# the same number of steps before its loss is read, so their losses agree unless a path is wrong:
+#   gpugrad          eager: Python runs every op of the step, one kernel launch each
+#   gpugrad_captured gg.capture(step): recorded once into a CUDA graph, replayed by one launch
+#   torch            eager torch autograd
+#   torch_graph      the same step captured whole with torch.cuda.graph (torch's recipe: warm-up
+#                    on a side stream, grads set to None, forward + backward + SGD in the graph)
+VARIANTS = ("gpugrad", "gpugrad_captured", "torch", "torch_graph")
+PREPARE_STEPS = 4  # steps every variant has taken before the timed warm-up (graph set-up inside)
+
+
 def torch_model(torch, sizes):
     layers = []
     for i in range(len(sizes) - 1):
@@ -47,7 +58,7 @@ def torch_model(torch, sizes):
     return torch.nn.Sequential(*layers)
 
 
-def gpugrad_step_with_nn(gg, sizes, torch_net, x, y):
+def gpugrad_step_with_nn(gg, sizes, torch_net):
     """gg.nn.MLP + gg.optim.SGD, loaded with torch's initial weights (same state_dict keys)."""
     model = gg.nn.MLP(list(sizes), activation="relu", device=DEVICE)
     state = {key: value.detach().cpu().numpy() for key, value in torch_net.state_dict().items()}
@@ -55,7 +66,7 @@ def gpugrad_step_with_nn(gg, sizes, torch_net, x, y):
     optimizer = gg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     cross_entropy = gg.nn.functional.cross_entropy
 
-    def step():
+    def step(x, y):
         optimizer.zero_grad()
         loss = cross_entropy(model(x), y)
         loss.backward()
@@ -65,7 +76,7 @@ def gpugrad_step_with_nn(gg, sizes, torch_net, x, y):
     return step, "gg.nn.MLP + gg.optim.SGD"
 
 
-def gpugrad_step_by_hand(gg, sizes, torch_net, x, y):
+def gpugrad_step_by_hand(gg, sizes, torch_net):
     """linear_act layers on gg tensors and kernels.sgd_step: no gg.nn / gg.optim needed."""
     from gpugrad.backend import kernels
 
@@ -78,7 +89,7 @@ def gpugrad_step_by_hand(gg, sizes, torch_net, x, y):
         params.append((w, b))
     buffers = {}
 
-    def step():
+    def step(x, y):
         h = x
         for i, (w, b) in enumerate(params):
             h = F.linear_act(h, w, b, "relu" if i < len(params) - 1 else "identity")
@@ -97,20 +108,102 @@ def gpugrad_step_by_hand(gg, sizes, torch_net, x, y):
 
 
 def gpugrad_step(gg, sizes, torch_net, x, y):
-    """The gg.nn path when gg.nn.MLP and gg.optim.SGD exist and work, else the hand-built one."""
+    """The gg.nn path when gg.nn.MLP and gg.optim.SGD exist and work, else the hand-built one.
+    Returns (step(x, y), how it was built, notes); the step has run once."""
     notes = []
     if hasattr(gg.nn, "MLP") and hasattr(gg, "optim") and hasattr(gg.optim, "SGD"):
         try:
-            step, how = gpugrad_step_with_nn(gg, sizes, torch_net, x, y)
-            step()  # the first step doubles as the check that this path runs
+            step, how = gpugrad_step_with_nn(gg, sizes, torch_net)
+            step(x, y)  # the first step doubles as the check that this path runs
             return step, how, notes
         except Exception as exc:  # noqa: BLE001 - fall back, and say why
             notes.append(f"gg.nn path failed, built by hand: {type(exc).__name__}: {exc}")
     else:
         notes.append("gg.nn.MLP or gg.optim.SGD missing: built by hand")
-    step, how = gpugrad_step_by_hand(gg, sizes, torch_net, x, y)
-    step()
+    step, how = gpugrad_step_by_hand(gg, sizes, torch_net)
+    step(x, y)
     return step, how, notes
+
+
+class Variant:
+    """One way to run the step: `run()` takes one step and returns the loss tensor; `steps`
+    counts the steps taken; `library` names whose CUDA events time it."""
+
+    def __init__(self, name, library, run, how, steps):
+        self.name, self.library, self.run, self.how, self.steps = name, library, run, how, steps
+
+    def __call__(self):
+        self.steps += 1
+        return self.run()
+
+    def prepare(self):
+        while self.steps < PREPARE_STEPS:
+            self()
+
+
+def gpugrad_variants(gg, sizes, net, x, y, notes) -> list:
+    step, how, more = gpugrad_step(gg, sizes, net, x, y)
+    notes.extend(more)
+    variants = [Variant("gpugrad", "gpugrad", lambda: step(x, y), how, 1)]
+    if not hasattr(gg, "capture"):
+        notes.append("gg.capture missing: no captured row")
+        return variants
+    step2, how2, _ = gpugrad_step(gg, sizes, net, x, y)
+    captured = gg.capture(step2)  # warm-up (eager), record, then replays: all real steps
+    variants.append(Variant("gpugrad_captured", "gpugrad", lambda: captured(x, y),
+                            f"gg.capture({how2})", 1))
+    variants[-1].captured = captured
+    return variants
+
+
+def torch_variants(torch, net, x_host, y_host) -> list:
+    import copy
+
+    tx, ty = torch.from_numpy(x_host).cuda(), torch.from_numpy(y_host).cuda()
+    tnet = copy.deepcopy(net).cuda()
+    topt = torch.optim.SGD(tnet.parameters(), lr=LR, momentum=MOMENTUM)
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def eager():
+        topt.zero_grad(set_to_none=True)
+        loss = cross_entropy(tnet(tx), ty)
+        loss.backward()
+        topt.step()
+        return loss
+
+    variants = [Variant("torch", "torch", eager, "torch.nn.Sequential + torch.optim.SGD", 0)]
+
+    gnet = copy.deepcopy(net).cuda()
+    gopt = torch.optim.SGD(gnet.parameters(), lr=LR, momentum=MOMENTUM)
+    static_x, static_y = tx.clone(), ty.clone()
+
+    def graph_step():
+        loss = cross_entropy(gnet(static_x), static_y)
+        loss.backward()
+        gopt.step()
+        return loss
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up steps off the default stream, as torch's docs do
+        for _ in range(PREPARE_STEPS - 1):
+            gopt.zero_grad(set_to_none=True)
+            graph_step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    gopt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):  # captured, not run: no step taken here
+        static_loss = graph_step()
+
+    def replay():
+        static_x.copy_(tx)  # what a loop feeding new batches pays too
+        static_y.copy_(ty)
+        graph.replay()
+        return static_loss
+
+    variants.append(Variant("torch_graph", "torch", replay, "torch.cuda.graph(whole step)",
+                            PREPARE_STEPS - 1))
+    return variants
 
 
 # ---- timing and memory ---------------------------------------------------------------------------
@@ -164,6 +257,13 @@ def gpugrad_peak_bytes(cp, step) -> dict:
             "pool_used_after": pool.used_bytes(), "pool_total_after": pool.total_bytes()}
 
 
+def graph_pool_bytes(variant) -> int | None:
+    """Bytes held by the private memory pools of a gg.capture'd step's CUDA graphs."""
+    records = getattr(getattr(variant, "captured", None), "records", {})
+    pools = [r.pool for r in records.values() if hasattr(r, "pool")]
+    return sum(p.total_bytes() for p in pools) if pools else None
+
+
 def torch_peak_bytes(torch, step) -> dict:
     torch.cuda.synchronize()
     before = torch.cuda.memory_allocated()
@@ -181,10 +281,10 @@ def median(values):
 def run_config(cp, gg, torch, name, sizes, batch, repeats, warmup) -> dict:
     row = {"name": name, "sizes": list(sizes), "batch": batch, "dtype": "float32",
            "activation": "relu", "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})",
-           "repeats": repeats, "warmup": warmup}
+           "repeats": repeats, "warmup": warmup, "prepare_steps": PREPARE_STEPS}
     params = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))
-    need = 2 * 3 * 4 * params + 8 * 4 * batch * max(sizes)  # both libraries: p, grad, momentum
-    free, total = cp.cuda.runtime.memGetInfo()
+    need = 4 * 3 * 4 * params + 16 * 4 * batch * max(sizes)  # 4 variants: p, grad, momentum
+    free, _ = cp.cuda.runtime.memGetInfo()
     row.update(parameters=params, estimated_bytes=need, device_free_bytes=free)
     if need > 0.8 * free:
         row["skipped"] = f"needs about {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free"
@@ -193,58 +293,70 @@ def run_config(cp, gg, torch, name, sizes, batch, repeats, warmup) -> dict:
     rng = np.random.default_rng(0)
     x_host = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     y_host = rng.integers(0, sizes[-1], batch).astype(np.int64)
+    if torch is None:
+        raise RuntimeError("torch is needed (a CPU build will do): its Linear layers make the "
+                           "initial weights every variant starts from")
     torch.manual_seed(0)
-    net = torch_model(torch, sizes)  # on the CPU: the source of both models' initial weights
+    net = torch_model(torch, sizes)  # on the CPU: the source of every variant's initial weights
     x, y = gg.tensor(x_host, device=DEVICE), gg.tensor(y_host, device=DEVICE)
-    gg_step, how, notes = gpugrad_step(gg, sizes, net, x, y)
-    row["gpugrad_model"], row["notes"] = how, notes
-
-    torch_step = None
+    notes: list = []
+    variants = gpugrad_variants(gg, sizes, net, x, y, notes)
+    row["notes"] = notes
     if torch is not None and torch.cuda.is_available():
-        tnet = net.cuda()
-        topt = torch.optim.SGD(tnet.parameters(), lr=LR, momentum=MOMENTUM)
-        tx, ty = torch.from_numpy(x_host).cuda(), torch.from_numpy(y_host).cuda()
-
-        def torch_step():
-            topt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(tnet(tx), ty)
-            loss.backward()
-            topt.step()
-            return loss
-
-        torch_step()  # same number of steps before timing as gpugrad's check step
+        try:
+            variants += torch_variants(torch, net, x_host, y_host)
+        except Exception as exc:  # noqa: BLE001 - gpugrad's rows still count
+            traceback.print_exc()
+            row["torch_error"] = f"{type(exc).__name__}: {exc}"
     else:
         row["torch_skipped"] = "torch with CUDA is not available"
 
+    for v in variants:
+        v.prepare()
     for _ in range(warmup):
-        gg_step()
-        if torch_step is not None:
-            torch_step()
-    gg_ms, gg_wall, t_ms, t_wall = [], [], [], []
-    for _ in range(repeats):  # alternating, so drift hits both alike
-        ms, wall, gg_loss = time_gpugrad(cp, gg_step)
-        gg_ms.append(ms)
-        gg_wall.append(wall)
-        if torch_step is not None:
-            ms, wall, t_loss = time_torch(torch, torch_step)
-            t_ms.append(ms)
-            t_wall.append(wall)
-    row["gpugrad"] = {"median_ms": median(gg_ms), "min_ms": min(gg_ms),
-                      "median_wall_ms": median(gg_wall), "loss_after": float(gg_loss.item())}
-    row["gpugrad"]["memory"] = gpugrad_peak_bytes(cp, gg_step)
-    if torch_step is not None:
-        row["torch"] = {"median_ms": median(t_ms), "min_ms": min(t_ms),
-                        "median_wall_ms": median(t_wall), "loss_after": float(t_loss.item())}
-        row["torch"]["memory"] = torch_peak_bytes(torch, torch_step)
+        for v in variants:
+            v()
+    times = {v.name: ([], []) for v in variants}
+    last = {}
+    for _ in range(repeats):  # alternating, so drift hits all alike
+        for v in variants:
+            timer = time_gpugrad if v.library == "gpugrad" else time_torch
+            ms, wall, last[v.name] = timer(cp if v.library == "gpugrad" else torch, v)
+            times[v.name][0].append(ms)
+            times[v.name][1].append(wall)
+    for v in variants:
+        ms, wall = times[v.name]
+        row[v.name] = {"model": v.how, "median_ms": median(ms), "min_ms": min(ms),
+                       "median_wall_ms": median(wall), "steps": v.steps,
+                       "loss_after": float(last[v.name].item())}
+    row["gpugrad_model"] = row["gpugrad"]["model"]
+    for v in variants:  # memory last: each of these takes one more step
+        if v.library == "gpugrad":
+            row[v.name]["memory"] = gpugrad_peak_bytes(cp, v)
+            row[v.name]["memory"]["graph_pool_bytes"] = graph_pool_bytes(v)
+        else:
+            row[v.name]["memory"] = torch_peak_bytes(torch, v)
+    if "gpugrad_captured" in row:
+        stats = variants[1].captured.stats
+        row["gpugrad_captured"]["capture_stats"] = dict(stats)
+        if stats["recorded"] != 1:
+            row["notes"].append(f"gg.capture recorded {stats['recorded']} times (expected 1)")
+    if "torch" in row:
         # same weights, batch and step count: the losses agree unless a GPU path is wrong
-        gg_loss_after, torch_loss_after = row["gpugrad"]["loss_after"], row["torch"]["loss_after"]
-        row["loss_relative_difference"] = (abs(gg_loss_after - torch_loss_after)
-                                           / max(abs(torch_loss_after), 1e-12))
+        reference = row["torch"]["loss_after"]
+        for v in variants:
+            row[v.name]["loss_relative_difference"] = (
+                abs(row[v.name]["loss_after"] - reference) / max(abs(reference), 1e-12))
         row["ratio_gpugrad_over_torch"] = row["gpugrad"]["median_ms"] / row["torch"]["median_ms"]
         row["wall_ratio_gpugrad_over_torch"] = (row["gpugrad"]["median_wall_ms"]
                                                 / row["torch"]["median_wall_ms"])
         row["peak_memory_ratio"] = (row["gpugrad"]["memory"]["peak_live_bytes"]
                                     / row["torch"]["memory"]["max_memory_allocated"])
+        for v in variants:
+            row[v.name]["ratio_to_torch"] = row[v.name]["median_ms"] / row["torch"]["median_ms"]
+            if "torch_graph" in row:
+                row[v.name]["ratio_to_torch_graph"] = (row[v.name]["median_ms"]
+                                                       / row["torch_graph"]["median_ms"])
     return row
 
 
@@ -269,8 +381,10 @@ def summary_markdown(doc: dict, kernels_doc: dict | None) -> str:
         lines += [
             f"backend: {doc.get('backend_info')}", "",
             "## MLP training step (forward + backward + SGD momentum), float32, vs torch", "",
-            "| model | batch | gpugrad ms | torch ms | gpugrad / torch | gpugrad wall ms | "
-            "torch wall ms | gpugrad peak MiB | torch peak MiB | loss gg / torch | gpugrad model |",
+            "Every variant trains its own copy of the same weights on the same batch for the "
+            "same number of steps: the loss column checks they agree.", "",
+            "| model | batch | variant | ms (CUDA events) | / torch | / torch graph | wall ms | "
+            "peak MiB | graph pool MiB | loss after | how |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in doc.get("results", []):
@@ -278,16 +392,18 @@ def summary_markdown(doc: dict, kernels_doc: dict | None) -> str:
                 lines.append(f"| {r['name']} | {r['batch']} | {r.get('skipped') or r.get('error')} "
                              "| | | | | | | | |")
                 continue
-            g, t = r["gpugrad"], r.get("torch", {})
-            losses = f"{g['loss_after']:.4f} / {_num(t.get('loss_after'), '{:.4f}')}"
-            lines.append(
-                f"| {r['name']} | {r['batch']} | {g['median_ms']:.3f} | "
-                f"{_num(t.get('median_ms'), '{:.3f}')} | "
-                f"{_num(r.get('ratio_gpugrad_over_torch'))} | {g['median_wall_ms']:.3f} | "
-                f"{_num(t.get('median_wall_ms'), '{:.3f}')} | "
-                f"{_mb(g['memory']['peak_live_bytes'])} | "
-                f"{_mb(t.get('memory', {}).get('max_memory_allocated'))} | {losses} | "
-                f"{r['gpugrad_model']} |")
+            for name in VARIANTS:
+                v = r.get(name)
+                if v is None:
+                    continue
+                memory = v.get("memory", {})
+                peak = memory.get("peak_live_bytes", memory.get("max_memory_allocated"))
+                lines.append(
+                    f"| {r['name']} | {r['batch']} | {name} | {v['median_ms']:.3f} | "
+                    f"{_num(v.get('ratio_to_torch'))} | {_num(v.get('ratio_to_torch_graph'))} | "
+                    f"{v['median_wall_ms']:.3f} | {_mb(peak)} | "
+                    f"{_mb(memory.get('graph_pool_bytes'))} | {v['loss_after']:.5f} | "
+                    f"{v['model']} |")
         lines.append("")
     if kernels_doc is not None:
         lines += ["## Fused kernels: GB/s and fraction of device-copy bandwidth", ""]
@@ -393,13 +509,8 @@ def main(argv=None) -> int:
         write_json(args.out, doc)
         write_summary(args.summary, doc, args.kernels_json)
         if "gpugrad" in row:
-            g, t = row["gpugrad"], row.get("torch", {})
-            print(f"{name} b{batch}: gpugrad {g['median_ms']:.3f} ms, torch "
-                  f"{_num(t.get('median_ms'), '{:.3f}')} ms, ratio "
-                  f"{_num(row.get('ratio_gpugrad_over_torch'))}, peak MiB "
-                  f"{_mb(g['memory']['peak_live_bytes'])} vs "
-                  f"{_mb(t.get('memory', {}).get('max_memory_allocated'))} "
-                  f"[{row['gpugrad_model']}]")
+            print(f"{name} b{batch}: " + ", ".join(
+                f"{v} {row[v]['median_ms']:.3f} ms" for v in VARIANTS if v in row))
         else:
             print(f"{name} b{batch}: {row.get('skipped') or row.get('error')}")
         gc.collect()  # drop this size's models before the next one allocates

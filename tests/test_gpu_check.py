@@ -89,6 +89,10 @@ def test_the_rehearsal_leaves_every_result_file_well_formed(rehearsal):
     (row,) = mlp["results"]
     assert "error" not in row and row["gpugrad"]["median_ms"] > 0
     assert math.isfinite(row["gpugrad"]["loss_after"])
+    captured = row["gpugrad_captured"]  # gg.capture's CUDA graph: recorded once, then replayed
+    assert captured["capture_stats"]["recorded"] == 1 and captured["capture_stats"]["replayed"] > 0
+    assert captured["steps"] == row["gpugrad"]["steps"]
+    assert captured["loss_after"] == pytest.approx(row["gpugrad"]["loss_after"], rel=1e-5)
     assert row["versions"]["rehearsal"] and VERSION_KEYS <= set(row["versions"])
     summary = (out / "gpu_summary.md").read_text()
     assert summary.startswith("# REHEARSAL") and "784-512-512-10" in summary
