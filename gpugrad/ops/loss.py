@@ -154,6 +154,36 @@ def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
+def _check_reduction(name: str, reduction) -> None:
+    """Checked first, as torch does, so no loss computes anything for a misspelt reduction."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_weight(name: str, weight, x: Tensor, classes: int) -> None:
+    """Class weights: a float tensor of one entry per class, on x's device, as torch's."""
+    if weight is None:
+        return
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
+    if weight.array.dtype != x.array.dtype:
+        raise TypeError(f"{name}: weight has dtype {weight.dtype} but input has {x.dtype}")
+    if tuple(weight.shape) != (classes,):
+        raise ValueError(
+            f"{name}: weight must hold one entry for each of the {classes} classes, got shape "
+            f"{tuple(weight.shape)}"
+        )
+    same_device(name, x, weight)
+
+
+def _weighted_mean(rows: Tensor, row_weight: Tensor, valid) -> Tensor:
+    """sum(rows) / sum(row weights), torch's mean over counted rows. The ignored rows are
+    masked out by where, not by their zero weight: with every row ignored the loss is 0 / 0 =
+    NaN, as torch's, and the gradient must stay 0 rather than 0 * inf = NaN."""
+    counted = E.where(Tensor._make(valid), rows, 0.0)
+    return R.sum(counted) / R.sum(row_weight)
+
+
 def _class_rows(name: str, x: Tensor, target: Tensor):
     """(rows, classes) logits and (rows,) targets; class dim 1 moved last for N-d inputs."""
     if x.ndim == 1:
@@ -162,6 +192,20 @@ def _class_rows(name: str, x: Tensor, target: Tensor):
         return x, target, (x.shape[0],)
     moved = S.permute(x, 0, *range(2, x.ndim), 1)
     return S.reshape(moved, -1, x.shape[1]), S.reshape(target, -1), tuple(target.shape)
+
+
+def _check_class_target(name: str, x: Tensor, target: Tensor) -> None:
+    """Class-index targets: integers, one per row of x (class dim 1) or a 0-d for a 1-D x."""
+    if target.array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: target must hold class indices (an integer tensor), got {target.dtype}"
+        )
+    expected = (x.shape[0],) + tuple(x.shape[2:]) if x.ndim > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"{name}: input of shape {tuple(x.shape)} expects a target of shape "
+            f"{expected}, got {tuple(target.shape)}"
+        )
 
 
 def _check_targets(name, target: Tensor, classes: int, ignore_index: int):
@@ -179,22 +223,17 @@ def _check_targets(name, target: Tensor, classes: int, ignore_index: int):
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits vs class indices (or class probabilities), stable."""
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:  # torch lets a negative (or NaN) value through
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     (input,) = promote("cross_entropy", input, floating=True)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
     same_device("cross_entropy", input, target)
+    _check_weight("cross_entropy", weight, input, input.shape[1] if input.ndim > 1 else input.shape[0])
     if target.array.dtype.kind == "f":
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
-    if target.array.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must be class indices (int) or probabilities, got {target.dtype}")
-    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
-    if tuple(target.shape) != expected:
-        raise ValueError(
-            f"cross_entropy: input of shape {tuple(input.shape)} expects a target of shape "
-            f"{expected}, got {tuple(target.shape)}"
-        )
-    if weight is not None:
-        same_device("cross_entropy", input, weight)
+    _check_class_target("cross_entropy", input, target)
     with device_guard(input.array):  # CuPy works on its current GPU: make it input's
         return _class_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
@@ -222,7 +261,7 @@ def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_s
     else:
         rows = SoftmaxXent.apply(x, safe) * row_weight
     if reduction == "mean":
-        return R.sum(rows) / R.sum(row_weight)
+        return _weighted_mean(rows, row_weight, valid)
     if reduction == "none":
         return S.reshape(rows, out_shape)
     return _reduce("cross_entropy", rows, reduction)
@@ -247,9 +286,12 @@ def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities at the target classes."""
+    _check_reduction("nll_loss", reduction)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
-    same_device("nll_loss", input, target, *([] if weight is None else [weight]))
+    same_device("nll_loss", input, target)
+    _check_weight("nll_loss", weight, input, input.shape[1] if input.ndim > 1 else input.shape[0])
+    _check_class_target("nll_loss", input, target)
     with device_guard(input.array):
         return _nll_loss(input, target, weight, ignore_index, reduction)
 
@@ -265,7 +307,7 @@ def _nll_loss(input, target, weight, ignore_index, reduction):
     row_weight = Tensor._make(row_weight)
     rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
     if reduction == "mean":
-        return R.sum(rows) / R.sum(row_weight)
+        return _weighted_mean(rows, row_weight, valid)
     if reduction == "none":
         return S.reshape(rows, out_shape)
     return _reduce("nll_loss", rows, reduction)
@@ -286,13 +328,37 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _reduce("l1_loss", E.abs(input - target), reduction)
 
 
+def _check_rescaling(name: str, what: str, weight, x: Tensor) -> None:
+    """An elementwise rescaling (weight, pos_weight) must broadcast to x's shape, not beyond it."""
+    if weight is None:
+        return
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: {what} must be a Tensor or None, got {type(weight).__name__}")
+    if not S.expandable(tuple(weight.shape), tuple(x.shape)):
+        raise ValueError(
+            f"{name}: {what} of shape {tuple(weight.shape)} does not broadcast to the input's "
+            f"shape {tuple(x.shape)}"
+        )
+
+
+def _check_probabilities(name: str, what: str, t: Tensor) -> None:
+    """Values in [0, 1] (NaN refused), as torch. Checked on the CPU only: on a GPU it would
+    cost a device-to-host synchronization per call."""
+    array = t.array
+    if isinstance(array, np.ndarray) and array.size and not ((array >= 0) & (array <= 1)).all():
+        raise ValueError(f"{name}: all elements of {what} should be between 0 and 1")
+
+
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None, reduction: str = "mean",  # noqa: A002
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable formula."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy_with_logits: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
+    _check_rescaling("binary_cross_entropy_with_logits", "weight", weight, input)
+    _check_rescaling("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
     # log sigmoid(x) = -softplus(-x), stable and with the gradient sigmoid(-x) at every x, 0 included
     log_sigmoid = -A.softplus(-input, threshold=float("inf"))
     if pos_weight is not None:
@@ -305,11 +371,16 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
     """-(y log p + (1 - y) log(1 - p)), logs clamped at -100 as in PyTorch."""
+    _check_reduction("binary_cross_entropy", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
-    loss = BinaryCrossEntropy.apply(*promote("binary_cross_entropy", input, target, floating=True))
+    _check_rescaling("binary_cross_entropy", "weight", weight, input)
+    input, target = promote("binary_cross_entropy", input, target, floating=True)
+    _check_probabilities("binary_cross_entropy", "input", input)
+    _check_probabilities("binary_cross_entropy", "target", target)
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -318,11 +389,14 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: 
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,  # noqa: A002
                       weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
     """Multiclass SVM hinge loss: sum_{j != y} max(0, margin - x_y + x_j)**p / classes."""
+    _check_reduction("multi_margin_loss", reduction)
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
-    same_device("multi_margin_loss", input, target, *([] if weight is None else [weight]))
+    same_device("multi_margin_loss", input, target)
+    _check_weight("multi_margin_loss", weight, input, input.shape[-1] if input.ndim else 1)
+    _check_class_target("multi_margin_loss", input, target)
     with device_guard(input.array):
         return _multi_margin_loss(input, target, p, margin, weight, reduction)
 
