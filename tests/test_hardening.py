@@ -128,3 +128,43 @@ def test_5_binary_cross_entropy_values_outside_0_1(p, y, bad):
         TF.binary_cross_entropy(tp, ty)
     with pytest.raises(ValueError, match=f"binary_cross_entropy: all elements of {bad} should be"):
         F.binary_cross_entropy(gp, gy)
+
+
+# ---- 6: empty reductions ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: m.amax(x, 1),
+        lambda m, x: m.amin(x, -1),
+        lambda m, x: x.max(1)[0],
+        lambda m, x: x.min(1, keepdim=True)[1],
+        lambda m, x: x.argmax(1),
+        lambda m, x: x.argmin(-1),
+        lambda m, x: m.amax(x, (1,), keepdim=True),
+        lambda m, x: m.logsumexp(x, 1),
+    ],
+)
+def test_6_reducing_the_non_empty_dimension_of_an_empty_tensor(call):
+    gx, tx = _t(np.zeros((0, 3), np.float32))
+    got, want = call(gg, gx), call(torch, tx)
+    assert tuple(got.shape) == tuple(want.shape) and got.dtype.name == str(want.dtype)[6:]
+
+
+@pytest.mark.parametrize(
+    "call, kind, name",
+    [
+        (lambda m, x: m.amax(x, 0), IndexError, "amax"),
+        (lambda m, x: m.amin(x), RuntimeError, "amin"),
+        (lambda m, x: x.max(0), IndexError, "max"),
+        (lambda m, x: x.argmax(0), IndexError, "argmax"),
+        (lambda m, x: x.argmin(), IndexError, "argmin"),
+        (lambda m, x: x.max(), RuntimeError, "max"),
+        (lambda m, x: x.reshape(-1).argmax(), IndexError, "argmax"),
+    ],
+)
+def test_6_reducing_an_empty_dimension_is_an_error_naming_the_op(call, kind, name):
+    gx, tx = _t(np.zeros((0, 3), np.float32))
+    with pytest.raises(kind):
+        call(torch, tx)
+    with pytest.raises(kind, match=rf"^{name}: .*(empty|zero)"):
+        call(gg, gx)

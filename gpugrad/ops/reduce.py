@@ -159,10 +159,28 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _extreme(Amin, "amin", x, dim, keepdim)
 
 
+def _check_reducible(name: str, x: Tensor, dims) -> None:
+    """max, min, argmax ... have no value for an empty set: as torch, reducing a dimension of
+    size zero is an IndexError; reducing all of an empty tensor, a RuntimeError for max / min
+    and an IndexError for argmax / argmin."""
+    if x.array.size:
+        return
+    if dims is None:
+        kind = IndexError if name.startswith("arg") else RuntimeError
+        raise kind(
+            f"{name}: cannot reduce all of an empty tensor of shape {tuple(x.shape)}; give the "
+            "dim to reduce"
+        )
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(
+                f"{name}: cannot reduce dimension {d} of shape {tuple(x.shape)}: it has size zero"
+            )
+
+
 def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
-    if x.array.size == 0:
-        raise RuntimeError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     dims = normalize_dims(name, dim, x.ndim)
+    _check_reducible(name, x, dims)
     if x.array.dtype.kind != "f":
         method = x.array.max if fn is Amax else x.array.min
         with device_guard(x.array):
@@ -171,6 +189,7 @@ def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
 
 
 def _arg(name, x, dim, keepdim, pick):
+    _check_reducible(name, x, None if dim is None else normalize_dims(name, dim, x.ndim))
     with device_guard(x.array):
         if dim is None:
             return Tensor._result(pick(x.array.reshape(-1), axis=0))
@@ -194,6 +213,7 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (E.maximum if name == "max" else E.minimum)(x, dim)
     d = normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+    _check_reducible(name, x, (d,))
     with device_guard(x.array):
         if x.ndim == 0:
             return values_indices(x, Tensor._make(xp_of(x.array).zeros((), dtype="int64")))
