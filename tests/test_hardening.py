@@ -168,3 +168,41 @@ def test_6_reducing_an_empty_dimension_is_an_error_naming_the_op(call, kind, nam
         call(torch, tx)
     with pytest.raises(kind, match=rf"^{name}: .*(empty|zero)"):
         call(gg, gx)
+
+
+# ---- 7: in-place on a tensor whose elements share memory -------------------------------------
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda t: t.add_(1),
+        lambda t: t.mul_(2),
+        lambda t: t.__iadd__(1),
+        lambda t: t.zero_(),
+        lambda t: t.fill_(3.0),
+        lambda t: t.copy_(gg.ones(3, 4)),
+        lambda t: t.__setitem__(0, 5.0),
+        lambda t: t[1].add_(1),
+        lambda t: t.clamp_(0, 1),
+        lambda t: t.normal_(),
+    ],
+)
+def test_7_in_place_on_an_expanded_tensor(write):
+    base = gg.zeros(3, 1)
+    with pytest.raises(RuntimeError, match=r"expand.*clone\(\)"):
+        write(base.expand(3, 4))
+    assert base.numpy().tolist() == [[0.0], [0.0], [0.0]]  # nothing was written
+
+
+def test_7_in_place_on_a_read_only_array():
+    frozen = np.zeros(3, np.float32)
+    frozen.flags.writeable = False
+    t = gg.from_numpy(frozen)
+    with pytest.raises(RuntimeError, match="add_: .*read-only"):
+        t.add_(1)
+
+
+def test_7_expanded_tensors_still_read_and_copy():
+    t = gg.arange(3.0).reshape(3, 1).expand(3, 2)
+    u = t.clone()
+    u.add_(1)
+    assert u.numpy().tolist() == [[1, 1], [2, 2], [3, 3]]

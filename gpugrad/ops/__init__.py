@@ -39,6 +39,7 @@ def _inplace(name, fn):
     """x.op_(...): writes the result into x's own buffer and bumps its version."""
 
     def method(self, *args, **kwargs):
+        shape.check_writable(name, self)
         if mode.state.grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
                 f"a leaf Variable that requires grad is being used in an in-place operation ({name}); "
@@ -90,7 +91,8 @@ def _setitem(self, index, value):
     _inplace("__setitem__", put)(self, value)
 
 
-def _fill(self, value):
+def _fill(self, value, name="fill_"):
+    shape.check_writable(name, self)
     with mode.no_grad(), _backend.device_guard(self.array):
         self.array[...] = value
     self._bump_version()
@@ -100,12 +102,16 @@ def _fill(self, value):
 def _normal(self, mean=0.0, std=1.0):
     from gpugrad import creation
 
+    shape.check_writable("normal_", self)  # before the generator moves on
+
     sample = creation.generator().normal(mean, std, size=self.shape)
     return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
 
 
 def _uniform(self, a=0.0, b=1.0):
     from gpugrad import creation
+
+    shape.check_writable("uniform_", self)
 
     sample = creation.generator().uniform(a, b, size=self.shape)
     return _copy(self, sample if not self.is_cuda else _to_like(sample, self))
@@ -116,6 +122,7 @@ def _to_like(host, like):
 
 
 def _copy(self, src):
+    shape.check_writable("copy_", self)
     src_array = src.array if isinstance(src, Tensor) else src
     if not isinstance(src_array, (int, float)):
         src_array = _backend.to_device(src_array, self.device)
@@ -146,7 +153,7 @@ _METHODS = {
     "div_": _inplace("div_", div), "clamp_": _inplace("clamp_", clamp), "pow_": _inplace("pow_", pow),
     "relu_": _inplace("relu_", relu), "sigmoid_": _inplace("sigmoid_", sigmoid), "tanh_": _inplace("tanh_", tanh),
     "exp_": _inplace("exp_", exp), "neg_": _inplace("neg_", neg),
-    "zero_": lambda self: _fill(self, 0), "fill_": _fill, "normal_": _normal, "uniform_": _uniform,
+    "zero_": lambda self: _fill(self, 0, "zero_"), "fill_": _fill, "normal_": _normal, "uniform_": _uniform,
     "copy_": _copy,
     "add": add, "sub": sub, "mul": mul, "div": div, "neg": neg, "pow": pow, "exp": exp, "log": log,
     "log1p": log1p, "sqrt": sqrt, "rsqrt": rsqrt, "abs": abs, "sin": sin, "cos": cos, "tanh": tanh,

@@ -212,6 +212,23 @@ class ToDevice(ArrayFunction):
 
 
 # ---- public wrappers ------------------------------------------------------------------
+def check_writable(name: str, x: Tensor) -> None:
+    """RuntimeError before an in-place write into x that can't be done element by element:
+    an expand()ed tensor's elements share memory (torch refuses it too) and a read-only NumPy
+    array can't be written at all."""
+    array = x.array
+    if any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape)):
+        raise RuntimeError(
+            f"{name}: more than one element of the written-to tensor refers to the same memory "
+            f"(an expand()ed or broadcast tensor of shape {tuple(x.shape)}); clone() it first"
+        )
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        raise RuntimeError(
+            f"{name}: the tensor's memory is read-only (a view of an expand()ed tensor, or a "
+            "NumPy array that is not writeable); clone() it first"
+        )
+
+
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
