@@ -25,6 +25,11 @@ def _infer_np_dtype(array: np.ndarray, data) -> np.dtype:
         return dtypes.DEFAULT_FLOAT.np if not isinstance(data, np.ndarray) else array.dtype
     if kind in "iu":
         if isinstance(data, np.ndarray):
+            if array.dtype not in dtypes._BY_NP:
+                raise TypeError(
+                    f"tensor: unsupported dtype {array.dtype} (gpugrad has uint8, int8 to int64, "
+                    "bool and floats); pass dtype= to convert"
+                )
             return array.dtype
         return np.dtype(np.int64)
     if kind == "b":

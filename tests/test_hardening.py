@@ -101,6 +101,38 @@ def test_2_weight_must_be_a_float_tensor(loss):
         WEIGHT_LOSSES[loss](gg, x, t, gg.tensor([1, 1, 1]))
 
 
+# ---- 3: unsupported dtypes never make a broken Tensor ----------------------------------------
+def _rewrite_entry(path, dtype):
+    """The file gg.save wrote, with its tensor t0 (and the manifest) turned into `dtype`."""
+    with np.load(path) as npz:
+        manifest = json.loads(npz["__gpugrad__"].tobytes())
+        array = npz["t0"].astype(dtype)
+    manifest["tree"]["items"][0][1]["dtype"] = np.dtype(dtype).name
+    serialization._write_archive(str(path), manifest, [("t0", array)])
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.complex128, np.float128])
+def test_3_load_refuses_a_tensor_of_an_unsupported_dtype(tmp_path, dtype):
+    path = tmp_path / "odd.gg"
+    gg.save({"w": gg.ones(3)}, path)
+    _rewrite_entry(path, dtype)
+    with pytest.raises(ValueError, match=rf"not a valid gpugrad file: .*{np.dtype(dtype).name}"):
+        gg.load(path)
+
+
+def test_3_numpy_arrays_of_other_integer_dtypes_still_round_trip(tmp_path):
+    gg.save({"a": np.arange(3, dtype=np.uint16)}, tmp_path / "a.gg")
+    back = gg.load(tmp_path / "a.gg")["a"]
+    assert back.dtype == np.uint16 and back.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+def test_3_tensor_of_an_unsupported_integer_dtype_is_a_type_error(dtype):
+    with pytest.raises(TypeError, match=rf"tensor: .*{np.dtype(dtype).name}"):
+        gg.tensor(np.ones(2, dtype))
+    assert gg.tensor(np.ones(2, dtype), dtype=gg.int64).dtype == gg.int64  # a cast is fine
+
+
 # ---- 5: loss arguments out of range ----------------------------------------------------------
 @pytest.mark.parametrize("smoothing", [2.0, 1.5, -0.1, math.nan])
 @pytest.mark.parametrize("probs", [False, True])
@@ -206,3 +238,195 @@ def test_7_expanded_tensors_still_read_and_copy():
     u = t.clone()
     u.add_(1)
     assert u.numpy().tolist() == [[1, 1], [2, 2], [3, 3]]
+
+
+# ---- 8: cycles and deep nesting --------------------------------------------------------------
+def test_8_save_of_a_self_referencing_structure(tmp_path):
+    tree = {"a": [1, 2]}
+    tree["a"].append(tree)
+    with pytest.raises(ValueError, match=r"gg.save: obj\['a'\]\[2\] refers back to obj"):
+        gg.save(tree, tmp_path / "x.gg")
+    shared = [gg.ones(1)]
+    gg.save({"a": shared, "b": shared}, tmp_path / "y.gg")  # shared, not cyclic: fine
+    assert os.listdir(tmp_path) == ["y.gg"]
+
+
+def test_8_nesting_too_deep_to_save(tmp_path):
+    tree = leaf = []
+    for _ in range(5000):
+        leaf.append([])
+        leaf = leaf[0]
+    with pytest.raises(ValueError, match="gg.save: .*nested more than"):
+        gg.save(tree, tmp_path / "deep.gg")
+
+
+@pytest.mark.parametrize("depth", [900, 5000])
+def test_8_load_of_a_deeply_nested_manifest(tmp_path, depth):
+    path = tmp_path / "deep.gg"
+    text = '{"format":"gpugrad","version":1,"tree":' + '{"type":"list","items":[' * depth
+    text += '{"type":"none"}' + "]}" * depth + "}"
+    with zipfile.ZipFile(path, "w") as archive, archive.open("__gpugrad__.npy", "w") as entry:
+        np.lib.format.write_array(entry, np.frombuffer(text.encode(), np.uint8))
+    with pytest.raises(ValueError, match="not a valid gpugrad file: .*nested"):
+        gg.load(path)
+
+
+def test_8_what_save_writes_at_its_depth_limit_loads(tmp_path):
+    tree = leaf = []
+    for _ in range(serialization.MAX_DEPTH - 1):
+        leaf.append([])
+        leaf = leaf[0]
+    gg.save(tree, tmp_path / "limit.gg")
+    assert gg.load(tmp_path / "limit.gg") == tree
+
+
+# ---- 9: interrupted saves --------------------------------------------------------------------
+_CHILD = """
+import os, signal, sys
+import gpugrad as gg
+from gpugrad import serialization
+path, how = sys.argv[1], sys.argv[2]
+gg.save({{"v": 1}}, path)  # the old file
+calls = []
+real = serialization._write_array
+def write(archive, name, array):
+    real(archive, name, array)
+    calls.append(name)
+    if len(calls) == 2:  # mid-file: the manifest and one tensor are written
+        {action}
+serialization._write_array = write
+try:
+    gg.save({{"v": 2, "w": gg.ones(1000), "b": gg.ones(10)}}, path)
+finally:
+    print("after save", flush=True)
+"""
+
+
+def _child(tmp_path, action, *extra):
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(action=action))
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "m.gg"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_9_sigterm_during_save_removes_the_temporary_and_still_terminates(tmp_path):
+    done = _child(tmp_path, "os.kill(os.getpid(), signal.SIGTERM)", "term")
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert "after save" not in done.stdout  # the default action ran: the process ended there
+    assert sorted(os.listdir(tmp_path)) == ["child.py", "m.gg"]
+    assert gg.load(tmp_path / "m.gg") == {"v": 1}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_9_leftover_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    done = _child(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)", "kill")
+    assert done.returncode == -signal.SIGKILL
+    leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".m.gg.")
+    other = tmp_path / ".other.gg.1.abc.tmp"  # another target's temporary: not ours to touch
+    other.write_bytes(b"x")
+    gg.save({"v": 3}, tmp_path / "m.gg")
+    assert sorted(os.listdir(tmp_path)) == [".other.gg.1.abc.tmp", "child.py", "m.gg"]
+    assert gg.load(tmp_path / "m.gg") == {"v": 3}
+
+
+def test_9_a_live_save_to_the_same_path_is_left_alone(tmp_path):
+    live = tmp_path / f".m.gg.{os.getpid()}.abcd1234.tmp"  # this process is alive
+    live.write_bytes(b"x")
+    gg.save({"v": 1}, tmp_path / "m.gg")
+    assert live.exists()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
+def test_9_sigterm_handlers_are_restored_and_user_handlers_kept(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    gg.save({"v": 1}, tmp_path / "a.gg")
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+
+        def write(archive, name, array, real=serialization._write_array):
+            real(archive, name, array)
+            if not seen:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        serialization._write_array, real = write, serialization._write_array
+        try:
+            gg.save({"v": 2, "w": gg.ones(3)}, tmp_path / "a.gg")  # the user's handler runs
+        finally:
+            serialization._write_array = real
+        assert seen == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is handler
+        assert gg.load(tmp_path / "a.gg")["v"] == 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_9_save_from_a_thread(tmp_path):
+    errors = []
+
+    def run():
+        try:
+            gg.save({"v": 1}, tmp_path / "t.gg")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == [] and gg.load(tmp_path / "t.gg") == {"v": 1}
+
+
+# ---- 13: messages that point the right way ---------------------------------------------------
+def test_13_random_bytes_are_not_called_a_pickle(tmp_path):
+    path = tmp_path / "noise.bin"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 300, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match="not a zip archive") as info:
+        gg.load(path)
+    assert "pickle" not in str(info.value)
+
+
+def test_13_a_pickle_is_named_as_one(tmp_path):
+    import pickle
+
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps({"w": [1.0]}))
+    with pytest.raises(ValueError, match="pickle.*never"):
+        gg.load(path)
+
+
+def test_13_save_into_a_missing_folder_names_the_target(tmp_path):
+    target = tmp_path / "missing" / "m.gg"
+    with pytest.raises(FileNotFoundError, match=r"gg.save: .*missing.*m\.gg") as info:
+        gg.save({"v": 1}, target)
+    assert ".tmp" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="gg.save: .* is a directory"):
+        gg.save({"v": 1}, tmp_path)
+
+
+@pytest.mark.parametrize("spec", ["cpu:0", "cpu:1"])
+def test_13_cpu_with_an_index_is_the_cpu(spec):
+    assert gg.ones(2, device=spec).device == "cpu"
+    assert torch.ones(2, device=spec).device.type == "cpu"
+    assert gg.device(spec) == gg.device("cpu")
+
+
+@pytest.mark.parametrize("spec", ["cpu:x", "cpu:-1", "cuda:-1", "cuda:", "cpu:"])
+def test_13_malformed_device_strings(spec):
+    with pytest.raises(RuntimeError):
+        torch.device(spec)
+    with pytest.raises(ValueError, match="device"):
+        gg.device(spec)
