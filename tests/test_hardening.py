@@ -390,6 +390,29 @@ def test_9_save_from_a_thread(tmp_path):
     assert errors == [] and gg.load(tmp_path / "t.gg") == {"v": 1}
 
 
+# ---- 12: custom Functions and gradcheck ------------------------------------------------------
+def test_12_function_forward_returning_a_number():
+    class Three(gg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(TypeError, match=r"Three.forward returned int"):
+        Three.apply(gg.ones(2, requires_grad=True))
+
+
+def test_12_gradcheck_failure_in_float32_says_why():
+    x = gg.randn(3, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(gg.autograd.GradcheckError, match="float32.*float64"):
+            gg.autograd.gradcheck(lambda a: a.sigmoid(), (x,))
+
+
 # ---- 13: messages that point the right way ---------------------------------------------------
 def test_13_random_bytes_are_not_called_a_pickle(tmp_path):
     path = tmp_path / "noise.bin"
