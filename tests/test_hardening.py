@@ -133,6 +133,86 @@ def test_3_tensor_of_an_unsupported_integer_dtype_is_a_type_error(dtype):
     assert gg.tensor(np.ones(2, dtype), dtype=gg.int64).dtype == gg.int64  # a cast is fine
 
 
+# ---- 4, 10, 11: the CLI checks its outputs and sizes before training ---------------------------
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any training an error: these flags must fail first."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("trained before checking the arguments")
+
+    monkeypatch.setattr(cli_train, "fit", fail)
+    monkeypatch.setattr(gg.nn, "MLP", fail)
+
+
+def _exits_2(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--quiet", "--epochs", "1", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: gpugrad train" in err
+    return err
+
+
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--grad-report"])
+def test_4_output_path_that_is_a_directory(flag, tmp_path, capsys, no_training):
+    assert "is a directory" in _exits_2([flag, str(tmp_path)], capsys)
+
+
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--grad-report"])
+def test_4_empty_output_path(flag, capsys, no_training):
+    assert f"{flag}: empty path" in _exits_2([flag, ""], capsys)
+
+
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--grad-report"])
+def test_4_output_folder_missing(flag, tmp_path, capsys, no_training):
+    assert "does not exist" in _exits_2([flag, str(tmp_path / "no" / "x.png")], capsys)
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys"), reason="needs /sys")
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--grad-report"])
+def test_4_output_folder_not_writable(flag, capsys, no_training):
+    # sysfs refuses new files even to root: a stand-in for a read-only file system
+    try:
+        open("/sys/gpugrad-probe", "wb").close()
+        os.unlink("/sys/gpugrad-probe")
+        pytest.skip("/sys is writable here")
+    except OSError:
+        pass
+    assert "can't write" in _exits_2([flag, "/sys/model.png"], capsys)
+
+
+def test_4_grad_report_without_matplotlib(monkeypatch, capsys, no_training):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+    assert "--grad-report needs matplotlib" in _exits_2(["--grad-report"], capsys)
+
+
+def test_4_plot_format_matplotlib_cannot_write(tmp_path, capsys, no_training):
+    assert "--plot" in _exits_2(["--plot", str(tmp_path / "curves.xyz")], capsys)
+
+
+def test_10_plot_path_without_suffix_reports_the_file_it_wrote(tmp_path, capsys):
+    target = tmp_path / "curves"
+    assert main(["train", "--quiet", "--epochs", "1", "--hidden", "8", "--plot", str(target)]) == 0
+    out = capsys.readouterr().out
+    written = [name for name in os.listdir(tmp_path)]
+    assert len(written) == 1
+    assert f"to {tmp_path / written[0]}\n" in out
+
+
+@pytest.mark.parametrize("hidden", ["99999999999999", "4000000000", "128,99999999999"])
+def test_11_hidden_too_large_is_an_argument_error(hidden, capsys, no_training):
+    err = _exits_2(["--hidden", hidden], capsys)
+    assert "--hidden" in err and "memory" in err
+
+
 # ---- 5: loss arguments out of range ----------------------------------------------------------
 @pytest.mark.parametrize("smoothing", [2.0, 1.5, -0.1, math.nan])
 @pytest.mark.parametrize("probs", [False, True])
