@@ -533,3 +533,47 @@ def test_13_malformed_device_strings(spec):
         torch.device(spec)
     with pytest.raises(ValueError, match="device"):
         gg.device(spec)
+
+
+# ---- what the differential fuzz (tests/test_fuzz_errors.py) found ----------------------------
+def _same(got, want):
+    assert tuple(got.shape) == tuple(want.shape)
+    assert got.dtype.name == str(want.dtype).rsplit(".", 1)[-1]
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "amin", "var", "std", "logsumexp"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_fuzz_reducing_over_an_empty_dim_tuple_reduces_every_dim(op, keepdim):
+    gx, tx = _t(np.arange(6.0).reshape(2, 3))
+    got = getattr(gg, op)(gx, dim=(), keepdim=keepdim)
+    if op == "logsumexp" and not keepdim:  # torch fails there (see the fuzz's DIFFERENCES)
+        assert got.shape == () and np.isclose(got.item(), np.log(np.exp(np.arange(6.0)).sum()))
+        return
+    _same(got, getattr(torch, op)(tx, dim=(), keepdim=keepdim))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_fuzz_arg_reductions(op):
+    with pytest.raises(TypeError, match=f"{op}: does not support bool"):
+        getattr(gg.tensor([True, False]), op)()
+    scalar, tscalar = _t(np.float32(2.5))
+    for dim in (0, -1):
+        _same(getattr(scalar, op)(dim, keepdim=True), getattr(tscalar, op)(dim, keepdim=True))
+    with pytest.raises(IndexError, match=f"{op}: dimension 1 out of range"):
+        getattr(scalar, op)(1)
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_fuzz_max_min_of_a_0d_tensor_check_the_dim(op):
+    with pytest.raises(IndexError, match=f"{op}: dimension 1 out of range"):
+        getattr(gg.tensor(1.5), op)(1)
+    assert getattr(gg.tensor(1.5), op)(-1).values.item() == 1.5
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_fuzz_var_and_std_name_themselves(op):
+    with pytest.raises(TypeError, match=f"{op}: expected a floating point tensor"):
+        getattr(gg, op)(gg.tensor([1, 2, 3]))
+    with pytest.raises(IndexError, match=f"{op}: dimension 2 out of range"):
+        getattr(gg, op)(gg.ones(2, 2), dim=2)

@@ -114,14 +114,19 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # no
         x = x.to(dtypes.as_dtype(dtype))
     elif x.array.dtype.kind in "bu" or x.array.dtype == np.int32:
         x = S.cast(x, dtypes.int64)  # as torch: integer sums accumulate in int64
-    return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
+    return Sum.apply(x, _reduced_dims("sum", dim, x.ndim), keepdim)
+
+
+def _reduced_dims(name: str, dim, ndim: int):
+    """The dims a reduction works on: an empty tuple means all of them, as in torch."""
+    return normalize_dims(name, dim, ndim) or None
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over dim (int, tuple or None = all)."""
     if x.array.dtype.kind != "f":
         raise RuntimeError(f"mean: expected a floating point tensor, got {x.dtype}")
-    dims = normalize_dims("mean", dim, x.ndim)
+    dims = _reduced_dims("mean", dim, x.ndim)
     count = _count(x, dims)
     return sum(x, dims, keepdim) / count
 
@@ -137,16 +142,22 @@ def _count(x: Tensor, dims) -> int:
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
     """Variance over dim with Bessel's correction by default (correction=1)."""
+    return _var("var", x, dim, unbiased, keepdim, correction)
+
+
+def _var(name, x, dim, unbiased, keepdim, correction):
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point tensor, got {x.dtype}")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = normalize_dims("var", dim, x.ndim)
+    dims = _reduced_dims(name, dim, x.ndim)
     centered = x - mean(x, dims, keepdim=True)
     return sum(centered * centered, dims, keepdim) / builtins.max(_count(x, dims) - correction, 0)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
     """Standard deviation: sqrt(var); gradient 0 where all entries are equal, as torch."""
-    return StdFromVar.apply(var(x, dim, unbiased, keepdim, correction))
+    return StdFromVar.apply(_var("std", x, dim, unbiased, keepdim, correction))
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -179,7 +190,7 @@ def _check_reducible(name: str, x: Tensor, dims) -> None:
 
 
 def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
-    dims = normalize_dims(name, dim, x.ndim)
+    dims = _reduced_dims(name, dim, x.ndim)
     _check_reducible(name, x, dims)
     if x.array.dtype.kind != "f":
         method = x.array.max if fn is Amax else x.array.min
@@ -189,12 +200,14 @@ def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
 
 
 def _arg(name, x, dim, keepdim, pick):
-    _check_reducible(name, x, None if dim is None else normalize_dims(name, dim, x.ndim))
+    if x.array.dtype == np.bool_:
+        raise TypeError(f"{name}: does not support bool input")
+    dims = None if dim is None else normalize_dims(name, dim, x.ndim)
+    _check_reducible(name, x, dims)
     with device_guard(x.array):
-        if dim is None:
+        if dim is None or x.ndim == 0:
             return Tensor._result(pick(x.array.reshape(-1), axis=0))
-        d = normalize_dims(name, dim, x.ndim)[0]
-        return Tensor._result(pick(x.array, axis=d, keepdims=keepdim))
+        return Tensor._result(pick(x.array, axis=dims[0], keepdims=keepdim))
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -212,7 +225,7 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
         return reduce_all(x)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (E.maximum if name == "max" else E.minimum)(x, dim)
-    d = normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+    d = (normalize_dims(name, dim, x.ndim) or (0,))[0]  # a 0-d tensor takes dim 0 or -1
     _check_reducible(name, x, (d,))
     with device_guard(x.array):
         if x.ndim == 0:
@@ -265,7 +278,7 @@ def _gather(x: Tensor, d: int, index: Tensor) -> Tensor:
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x), dim)), stable: the max is subtracted first."""
     (x,) = promote("logsumexp", x, floating=True)
-    dims = normalize_dims("logsumexp", dim, x.ndim)
+    dims = _reduced_dims("logsumexp", dim, x.ndim) or tuple(range(x.ndim))
     xp = xp_of(x.array)
     with device_guard(x.array):
         shift = x.array.max(axis=dims, keepdims=True) if x.array.size else xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
