@@ -577,3 +577,37 @@ def test_fuzz_var_and_std_name_themselves(op):
         getattr(gg, op)(gg.tensor([1, 2, 3]))
     with pytest.raises(IndexError, match=f"{op}: dimension 2 out of range"):
         getattr(gg, op)(gg.ones(2, 2), dim=2)
+
+
+@pytest.mark.parametrize(
+    "call, kind, name",
+    [
+        (lambda m, x: m.cat([x[0, 0], x[0, 0]]), ValueError, "cat"),  # 0-d tensors
+        (lambda m, x: x.reshape(6, -2), RuntimeError, "reshape"),  # NumPy took -2 for -1
+        (lambda m, x: x.reshape(-1, -1), RuntimeError, "reshape"),
+        (lambda m, x: x.view(4), RuntimeError, "view"),  # was named reshape
+        (lambda m, x: m.flatten(x, 1, 0), ValueError, "flatten"),  # start after end
+        (lambda m, x: m.flatten(x, 0, 2), IndexError, "flatten"),  # was taken modulo ndim
+        (lambda m, x: m.flatten(x[0, 0], 0, 1), IndexError, "flatten"),
+        (lambda m, x: x.permute(0, 5), IndexError, "permute"),  # 5 % 2 == 1 was accepted
+        (lambda m, x: x.permute(0, 1, 2), ValueError, "permute"),
+        (lambda m, x: x[0, 0].transpose(0, 1), IndexError, "transpose"),
+        (lambda m, x: m.stack([x, x], 3), IndexError, "stack"),  # was named unsqueeze
+        (lambda m, x: m.stack([x[0, 0], x[0]], 1), IndexError, "stack"),  # the dim first
+        (lambda m, x: x[0, 0].expand(-2), ValueError, "expand"),  # NumPy's message
+        (lambda m, x: x.expand(-1, 2, 3), ValueError, "expand"),  # -1 for a new dim
+    ],
+)
+def test_fuzz_shape_op_arguments(call, kind, name):
+    gx, tx = _t(np.ones((2, 3), np.float32))
+    with pytest.raises((RuntimeError, IndexError, TypeError)):
+        call(torch, tx)
+    with pytest.raises(kind, match=rf"^{name}: "):
+        call(gg, gx)
+
+
+def test_fuzz_shape_ops_of_a_0d_tensor():
+    gx, tx = _t(np.float32(2.0))
+    for call in (lambda m, t: m.flatten(t, -1, 0), lambda m, t: t.transpose(0, -1),
+                 lambda m, t: m.stack([t, t], -1)):
+        _same(call(gg, gx), call(torch, tx))

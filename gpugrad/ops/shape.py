@@ -237,14 +237,19 @@ def _shape_arg(shape) -> tuple:
 
 def reshape(x: Tensor, *shape) -> Tensor:
     """The same elements in a new shape (one dimension may be -1)."""
-    shape = _shape_arg(shape)
+    return _reshape("reshape", x, _shape_arg(shape))
+
+
+def _reshape(name: str, x: Tensor, shape: tuple) -> Tensor:
     if shape == x.array.shape:
         return x
     try:
+        if any(s < -1 for s in shape) or shape.count(-1) > 1:  # NumPy takes any s < 0 for -1
+            raise ValueError
         np.empty(x.array.shape, dtype=np.bool_).reshape(shape)  # validate without touching data
     except ValueError:
         raise RuntimeError(
-            f"reshape: shape {list(shape)} is invalid for input of size {x.array.size} "
+            f"{name}: shape {list(shape)} is invalid for input of size {x.array.size} "
             f"(shape {tuple(x.shape)})"
         ) from None
     return Reshape.apply(x, shape)
@@ -252,14 +257,16 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 def view(x: Tensor, *shape) -> Tensor:
     """Alias of reshape."""
-    return reshape(x, *shape)
+    return _reshape("view", x, _shape_arg(shape))
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one."""
+    start, end = ((normalize_dims("flatten", d, x.ndim) or (0,))[0] for d in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
     shape = x.shape[:start] + (int(np.prod(x.shape[start : end + 1])),) + x.shape[end + 1 :]
     return reshape(x, shape)
 
@@ -267,14 +274,18 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     """Reorder dimensions."""
     dims = _shape_arg(dims)
-    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {tuple(x.shape)}")
-    return Permute.apply(x, tuple(d % x.ndim for d in dims))
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: {dims} names {len(dims)} dimensions, the tensor of shape {tuple(x.shape)} has {x.ndim}")
+    order = tuple((normalize_dims("permute", d, x.ndim) or (0,))[0] for d in dims)
+    if len(set(order)) != len(order):
+        raise ValueError(f"permute: {dims} repeats a dimension")
+    return Permute.apply(x, order)
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
-    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+    if x.ndim < 2:  # nothing to swap, once the dims are in range
+        normalize_dims("transpose", dim0, x.ndim), normalize_dims("transpose", dim1, x.ndim)
         return x
     dims = list(range(x.ndim))
     a, b = normalize_dims("transpose", dim0, x.ndim)[0], normalize_dims("transpose", dim1, x.ndim)[0]
@@ -313,6 +324,10 @@ def expand(x: Tensor, *sizes) -> Tensor:
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}")
+    if any(s < -1 or (s == -1 and i < lead) for i, s in enumerate(sizes)):
+        raise ValueError(
+            f"expand: sizes {sizes} must be >= 0, or -1 to keep one of the {x.ndim} existing dims"
+        )
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     if not expandable(x.shape, shape):
         raise ValueError(f"expand: shape {tuple(x.shape)} cannot be expanded to {shape}")
@@ -340,6 +355,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     from gpugrad.ops._operands import promote
 
+    for i, t in enumerate(tensors):
+        if isinstance(t, Tensor) and t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated")
     tensors = promote("cat", *tensors, broadcast=False) if len(tensors) > 1 else tensors
     ref = tensors[0]
     d = normalize_dims("cat", dim, ref.ndim)[0]
@@ -359,6 +377,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
+    dim = normalize_dims("stack", dim, tensors[0].ndim + 1)[0]  # a new dim: one more place
     for i, other in enumerate(tensors[1:], 1):
         if other.shape != tensors[0].shape:
             raise ValueError(
