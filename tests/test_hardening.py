@@ -611,3 +611,35 @@ def test_fuzz_shape_ops_of_a_0d_tensor():
     for call in (lambda m, t: m.flatten(t, -1, 0), lambda m, t: t.transpose(0, -1),
                  lambda m, t: m.stack([t, t], -1)):
         _same(call(gg, gx), call(torch, tx))
+
+
+def test_fuzz_an_empty_mask_must_match_the_indexed_dims():
+    x = gg.zeros(3, 0)
+    with pytest.raises(IndexError):
+        torch.zeros(3, 0)[torch.zeros(0, dtype=torch.bool)]
+    with pytest.raises(IndexError, match="index: a mask of shape"):
+        x[gg.tensor(np.zeros(0, bool))]  # NumPy skips its check for an empty mask
+    with pytest.raises(IndexError, match="index_put: |index: "):
+        x[gg.tensor(np.zeros(0, bool))] = 1.0
+    assert x[gg.tensor(np.ones(3, bool))].shape == (3, 0)
+
+
+def test_fuzz_setitem_into_a_tensor_with_an_empty_dim():
+    x = gg.zeros(3, 0, 4)  # NumPy gives empty arrays zero strides: not an expanded tensor
+    x[2] = gg.ones(1, 4)
+    assert x.shape == (3, 0, 4)
+
+
+@pytest.mark.parametrize("value_shape", [(3, 1, 2), (2,)])
+def test_fuzz_setitem_of_a_value_that_does_not_fit(value_shape):
+    gx, tx = _t(np.zeros(4, np.float32))
+    with pytest.raises(RuntimeError):
+        tx[2] = torch.ones(value_shape)
+    with pytest.raises(ValueError, match=r"index_put: a value of shape .* can't be assigned"):
+        gx[2] = gg.ones(*value_shape)  # was NumPy's "setting an array element with a sequence"
+
+
+def test_fuzz_setitem_of_a_one_element_value():
+    gx, tx = _t(np.zeros(3, np.int64))
+    gx[-1], tx[-1] = gg.tensor([7.0], dtype=gg.float64), torch.tensor([7.0], dtype=torch.float64)
+    assert gx.tolist() == tx.tolist() == [0, 0, 7]

@@ -217,7 +217,7 @@ def check_writable(name: str, x: Tensor) -> None:
     an expand()ed tensor's elements share memory (torch refuses it too) and a read-only NumPy
     array can't be written at all."""
     array = x.array
-    if any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape)):
+    if array.size > 1 and any(st == 0 and n > 1 for st, n in zip(array.strides, array.shape)):
         raise RuntimeError(
             f"{name}: more than one element of the written-to tensor refers to the same memory "
             f"(an expand()ed or broadcast tensor of shape {tuple(x.shape)}); clone() it first"
@@ -417,13 +417,33 @@ def getitem(x: Tensor, index) -> Tensor:
     return (BasicIndex if basic else Index).apply(x, index)
 
 
-def _check_index(x: Tensor, index, basic: bool):
-    """IndexError for an index that does not fit x (checked on the host: CuPy would wrap an
-    out-of-range integer around instead of raising)."""
-    try:
-        np.empty(x.shape, dtype=np.bool_)[index if basic else _host_index(index)]
+def _check_index(x: Tensor, index, basic: bool) -> tuple:
+    """The shape x[index] has, or an IndexError for an index that does not fit x (checked on
+    the host: CuPy would wrap an out-of-range integer around instead of raising)."""
+    if not basic:
+        _check_masks(x, index if isinstance(index, tuple) else (index,))
+    try:  # indexes a zero-stride stand-in of x's shape: nothing of x's size is allocated
+        return np.broadcast_to(np.False_, x.shape)[index if basic else _host_index(index)].shape
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+
+
+def _check_masks(x: Tensor, items: tuple):
+    """torch's rule, which NumPy skips for an empty mask: a bool array index has the shape of
+    the dims it covers."""
+    masks = [getattr(item, "dtype", None) == np.bool_ and item.ndim > 0 for item in items]
+    widths = [item.ndim if mask else int(not (item is None or item is Ellipsis or isinstance(item, bool)))
+              for item, mask in zip(items, masks)]
+    dim = 0
+    for k, (item, mask, width) in enumerate(zip(items, masks, widths)):
+        if item is Ellipsis:
+            dim = x.ndim - sum(widths[k + 1 :])
+        if mask and tuple(item.shape) != tuple(x.shape[dim : dim + width]):
+            raise IndexError(
+                f"index: a mask of shape {tuple(item.shape)} does not match dims {dim}.. of the "
+                f"indexed tensor of shape {tuple(x.shape)}"
+            )
+        dim += width
 
 
 def _host_index(index):
@@ -437,10 +457,18 @@ def index_put(x: Tensor, index, value) -> Tensor:
     from gpugrad.ops._operands import as_tensor
 
     index, basic = _normalize_index(x, index)
-    if x.is_cuda:  # NumPy raises for an index out of range by itself; CuPy would wrap it
-        _check_index(x, index, basic)
+    target = _check_index(x, index, basic)
     value = as_tensor(value, like=x)
     same_device("index_put", x, value)
+    shape = tuple(value.shape)
+    while shape and shape[0] == 1 and len(shape) > len(target):  # leading 1s broadcast away
+        shape = shape[1:]
+    if not expandable(shape, target):
+        raise ValueError(
+            f"index_put: a value of shape {tuple(value.shape)} can't be assigned to x[index] "
+            f"of shape {target}"
+        )
+    value = reshape(value, shape)  # NumPy 2 refuses a (1,) array for one element
     if value.array.dtype != x.array.dtype:
         value = cast(value, x.dtype)
     return IndexPut.apply(x, index, value)
