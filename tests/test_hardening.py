@@ -643,3 +643,19 @@ def test_fuzz_setitem_of_a_one_element_value():
     gx, tx = _t(np.zeros(3, np.int64))
     gx[-1], tx[-1] = gg.tensor([7.0], dtype=gg.float64), torch.tensor([7.0], dtype=torch.float64)
     assert gx.tolist() == tx.tolist() == [0, 0, 7]
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((), (2, 3), None), ((3,), (3, 3), (4,)), ((1, 4, 4), (2, 4), (3,)), ((2, 3), (1, 2, 3), None)],
+)
+def test_fuzz_linear_checks_its_arguments(shapes):
+    x_shape, w_shape, b_shape = shapes
+    args = [np.ones(x_shape, np.float32), np.ones(w_shape, np.float32)]
+    if b_shape is not None:
+        args.append(np.ones(b_shape, np.float32))
+    with pytest.raises(RuntimeError):
+        TF.linear(*(torch.tensor(a) for a in args))
+    with pytest.raises(ValueError, match="^linear: "):  # were 'tuple index out of range', 'add: ...'
+        F.linear(*(gg.tensor(a) for a in args))
+

@@ -150,12 +150,20 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, weight of shape (out_features, in_features)."""
+    if x.ndim == 0 or weight.ndim not in (1, 2):
+        raise ValueError(
+            f"linear: expected an input of at least 1 dimension and a 1-D or 2-D weight, got "
+            f"{tuple(x.shape)} and {tuple(weight.shape)}"
+        )
+    out_features = weight.shape[:1] if weight.ndim == 2 else ()
+    if bias is not None and not S.expandable(tuple(bias.shape), out_features):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not fit {out_features[0] if out_features else 'a scalar'} output features")
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
             f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
             f"{tuple(weight.shape)} expects {weight.shape[-1]}"
         )
-    out = matmul(x, S.transpose(weight, 0, 1))
+    out = matmul(x, S.transpose(weight, 0, -1))
     return out if bias is None else out + bias
 
 
