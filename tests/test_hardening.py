@@ -659,3 +659,35 @@ def test_fuzz_linear_checks_its_arguments(shapes):
     with pytest.raises(ValueError, match="^linear: "):  # were 'tuple index out of range', 'add: ...'
         F.linear(*(gg.tensor(a) for a in args))
 
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, b, f, i: b - f, lambda m, b, f, i: f - b, lambda m, b, f, i: f - True,
+        lambda m, b, f, i: 2 - b, lambda m, b, f, i: m.sub(i, b, alpha=2), lambda m, b, f, i: -b,
+        lambda m, b, f, i: m.abs(b), lambda m, b, f, i: m.add(f, f, alpha=True),
+        lambda m, b, f, i: m.add(i, i, alpha=0.5), lambda m, b, f, i: m.sub(i, i, alpha=1.0),
+        lambda m, b, f, i: b**b, lambda m, b, f, i: i ** (-1), lambda m, b, f, i: b ** (-1),
+    ],
+)
+def test_fuzz_arithmetic_refused_as_torch_does(call):
+    arrays = (np.array([True, False]), np.array([1.5, -2.0], np.float32), np.array([2, -3]))
+    with pytest.raises(RuntimeError):  # NotImplementedError is one too
+        call(torch, *map(torch.tensor, arrays))
+    with pytest.raises((TypeError, ValueError), match=r"^(sub|neg|abs|add|pow): "):
+        call(gg, *map(gg.tensor, arrays))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, b, i: 2**i, lambda m, b, i: i**i, lambda m, b, i: (-1) ** i,
+        lambda m, b, i: b**True, lambda m, b, i: b**2, lambda m, b, i: 2**b,
+        lambda m, b, i: m.clamp(i, max=0.5), lambda m, b, i: m.clamp(b, max=1),
+        lambda m, b, i: m.add(b, b, alpha=True),
+    ],
+)
+def test_fuzz_integer_and_bool_arithmetic_as_torch(call):
+    arrays = (np.array([True, False, True, False]), np.array([-1, 2, 0, -3]))
+    _same(call(gg, *map(gg.tensor, arrays)), call(torch, *map(torch.tensor, arrays)))
