@@ -691,3 +691,33 @@ def test_fuzz_arithmetic_refused_as_torch_does(call):
 def test_fuzz_integer_and_bool_arithmetic_as_torch(call):
     arrays = (np.array([True, False, True, False]), np.array([-1, 2, 0, -3]))
     _same(call(gg, *map(gg.tensor, arrays)), call(torch, *map(torch.tensor, arrays)))
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("gelu", lambda m, x: m.nn.functional.gelu(x)),
+        ("silu", lambda m, x: m.nn.functional.silu(x)),
+        ("softplus", lambda m, x: m.nn.functional.softplus(x)),
+        ("leaky_relu", lambda m, x: m.nn.functional.leaky_relu(x)),
+        ("softmax", lambda m, x: m.nn.functional.softmax(x, 0)),
+        ("log_softmax", lambda m, x: m.nn.functional.log_softmax(x, 0)),
+        ("relu", lambda m, x: m.relu(x.bool())),
+    ],
+)
+def test_fuzz_activations_refuse_integer_tensors_as_torch(op, call):
+    with pytest.raises(RuntimeError):
+        call(torch, torch.tensor([1, -2]))
+    with pytest.raises(TypeError, match=f"^{op}: "):
+        call(gg, gg.tensor([1, -2]))
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_fuzz_softmax_dim_errors_name_the_op(op):
+    with pytest.raises(IndexError, match=f"^{op}: dimension 2 out of range"):  # was 'amax: ...'
+        getattr(F, op)(gg.ones(2, 3), dim=2)
+
+
+def test_fuzz_relu_of_a_0d_integer_tensor_is_a_tensor():
+    out = gg.relu(gg.tensor(-3))
+    assert isinstance(out.array, np.ndarray) and out.item() == 0  # was a NumPy scalar inside

@@ -227,6 +227,16 @@ def _floating(name, x):
     return x
 
 
+def _float_only(name, x):
+    """torch's nn activations have no kernel for integer or bool tensors (sigmoid, tanh and
+    the math functions promote them instead)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point tensor, got {x.dtype}")
+    return x
+
+
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + e**-x), numerically stable."""
     return Sigmoid.apply(_floating("sigmoid", x))
@@ -239,39 +249,49 @@ def tanh(x: Tensor) -> Tensor:
 
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (swish), fused."""
-    return Silu.apply(_floating("silu", x))
+    return Silu.apply(_float_only("silu", x))
 
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) as torch: NaN stays NaN, -0.0 stays -0.0; saves a bit-packed mask for backward."""
-    return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._make(x.array * (x.array > 0))
+    if x.array.dtype.kind == "b":
+        raise TypeError("relu: bool tensors are not supported (as in torch)")
+    return Relu.apply(x) if x.array.dtype.kind == "f" else Tensor._result(x.array * (x.array > 0))
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x if x > 0 else negative_slope * x."""
+    x = _float_only("leaky_relu", x)
     return E.where(x > 0, x, x * negative_slope)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) (approximate='tanh': the tanh formula)."""
+    x = _float_only("gelu", x)
     if approximate == "tanh":
         inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
         return 0.5 * x * (1 + tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(_floating("gelu", x))
+    return Gelu.apply(x)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e**(beta x)) / beta, linear where beta x > threshold; gradient sigmoid(beta x)."""
-    return Softplus.apply(_floating("softplus", x), beta, threshold)
+    return Softplus.apply(_float_only("softplus", x), beta, threshold)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """x - logsumexp(x, dim): log-probabilities, stable."""
-    from gpugrad.ops import reduce as R
+    return _log_softmax("log_softmax", x, dim)
 
-    x = _floating("log_softmax", x)
+
+def _log_softmax(name, x, dim):
+    from gpugrad.ops import reduce as R
+    from gpugrad.ops._operands import normalize_dims
+
+    x = _float_only(name, x)
+    normalize_dims(name, dim, x.ndim)  # an IndexError naming this op, not amax
     if x.array.size == 0:
         return x - R.logsumexp(x, dim, keepdim=True)
     # torch's formula, x - max - log(sum(exp(x - max))): unlike logsumexp, which treats an
@@ -282,7 +302,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x), dim), stable."""
-    return E.exp(log_softmax(x, dim))
+    return E.exp(_log_softmax("softmax", x, dim))
 
 
 # ---- more activations --------------------------------------------------------------------------
