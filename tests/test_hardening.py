@@ -721,3 +721,71 @@ def test_fuzz_softmax_dim_errors_name_the_op(op):
 def test_fuzz_relu_of_a_0d_integer_tensor_is_a_tensor():
     out = gg.relu(gg.tensor(-3))
     assert isinstance(out.array, np.ndarray) and out.item() == 0  # was a NumPy scalar inside
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("cross_entropy", lambda m, i, f, t: m.nn.functional.cross_entropy(i, t)),
+        ("nll_loss", lambda m, i, f, t: m.nn.functional.nll_loss(i, t)),
+        ("multi_margin_loss", lambda m, i, f, t: m.nn.functional.multi_margin_loss(i, t)),
+        ("binary_cross_entropy", lambda m, i, f, t: m.nn.functional.binary_cross_entropy(i, i)),
+        ("binary_cross_entropy", lambda m, i, f, t: m.nn.functional.binary_cross_entropy(
+            f.double() / 9, f / 9)),
+        ("binary_cross_entropy_with_logits",
+         lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(i, f)),
+        ("binary_cross_entropy_with_logits",
+         lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(f, i)),
+        ("mse_loss", lambda m, i, f, t: m.nn.functional.mse_loss(i, i)),
+        ("l1_loss", lambda m, i, f, t: m.nn.functional.l1_loss(i, i)),
+        ("cross_entropy", lambda m, i, f, t: m.nn.functional.cross_entropy(f[0], i[0])),
+    ],
+)
+def test_fuzz_loss_dtypes_as_torch(op, call):
+    i, t = np.array([[1, 2, 0], [0, 1, 1]]), np.array([0, 2])
+    f = i.astype(np.float32)
+    with pytest.raises(RuntimeError):
+        call(torch, torch.tensor(i), torch.tensor(f), torch.tensor(t))
+    with pytest.raises(TypeError, match=f"^{op}: "):  # they computed in float32, or promoted
+        call(gg, gg.tensor(i), gg.tensor(f), gg.tensor(t))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: m.nn.functional.cross_entropy(x.reshape(4, 0), x.reshape(4, 0)),
+        lambda m, x: m.nn.functional.cross_entropy(
+            x.reshape(4, 0, 0), m.zeros(4, 0, dtype=m.int64)),
+        lambda m, x: m.nn.functional.cross_entropy(
+            x.reshape(0, 0), m.zeros(0, dtype=m.int64), reduction="none", ignore_index=-1),
+        lambda m, x: m.nn.functional.cross_entropy(
+            x.reshape(3, 0), m.full((3,), -1), ignore_index=-1, reduction="sum"),
+        lambda m, x: m.nn.functional.nll_loss(
+            x.reshape(1, 0, 0), m.zeros(1, 0, dtype=m.int64), reduction="none"),
+        lambda m, x: m.nn.functional.cross_entropy(
+            x.reshape(3, 0), x.reshape(3, 0), label_smoothing=1.0),
+    ],
+)
+def test_fuzz_losses_with_no_classes(call):
+    gx, tx = _t(np.zeros(0, np.float64))  # were reshape errors, 0 / 0 in Python, a 0 for NaN
+    _same(call(gg, gx), call(torch, tx))
+
+
+@pytest.mark.parametrize("op", ["nll_loss", "cross_entropy", "multi_margin_loss"])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_fuzz_a_1d_input_takes_a_target_of_shape_1(op, reduction):
+    x = np.log(np.array([0.2, 0.5, 0.3]))
+    _same(getattr(F, op)(gg.tensor(x), gg.tensor([1]), reduction=reduction),
+          getattr(TF, op)(torch.tensor(x), torch.tensor([1]), reduction=reduction))
+
+
+def test_fuzz_loss_shapes_and_weights_as_torch():
+    with pytest.raises(ValueError, match="^multi_margin_loss: expected a 1-D or 2-D input"):
+        F.multi_margin_loss(gg.ones(2, 3, 2), gg.zeros(2, 2, dtype=gg.int64))
+    x, p, w = gg.randn(2, 3), F.softmax(gg.randn(2, 3), 1), gg.ones(3, dtype=gg.float64)
+    assert F.cross_entropy(x, p, weight=w).dtype == gg.float64  # torch promotes here
+
+
+def test_fuzz_tensor_of_a_numpy_scalar_keeps_its_dtype():
+    for value in (np.float64(1.5), np.int32(3), np.float16(2), np.uint8(7)):
+        assert gg.tensor(value).dtype.name == str(torch.tensor(value).dtype)[6:]

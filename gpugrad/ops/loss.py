@@ -146,6 +146,8 @@ class BinaryCrossEntropyBackward(ArrayFunction):
 
 def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
+        if loss.array.dtype.kind != "f":
+            raise TypeError(f"{name}: the mean of an integer loss ({loss.dtype}) is undefined")
         return R.mean(loss)
     if reduction == "sum":
         return R.sum(loss)
@@ -160,13 +162,26 @@ def _check_reduction(name: str, reduction) -> None:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _check_weight(name: str, weight, x: Tensor, classes: int) -> None:
-    """Class weights: a float tensor of one entry per class, on x's device, as torch's."""
+def _class_input(name: str, x) -> int:
+    """The number of classes of logits / log-probabilities x: a float tensor whose dim 1 (dim 0
+    when 1-D) holds the classes."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input needs a class dimension, got a 0-d tensor")
+    return x.shape[1] if x.ndim > 1 else x.shape[0]
+
+
+def _check_weight(name: str, weight, x: Tensor, classes: int, same_dtype: bool = True) -> None:
+    """Class weights: a float tensor of one entry per class, on x's device, as torch's (which
+    wants x's dtype too, except with probability targets)."""
     if weight is None:
         return
     if not isinstance(weight, Tensor):
         raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
-    if weight.array.dtype != x.array.dtype:
+    if weight.array.dtype.kind != "f" or (same_dtype and weight.array.dtype != x.array.dtype):
         raise TypeError(f"{name}: weight has dtype {weight.dtype} but input has {x.dtype}")
     if tuple(weight.shape) != (classes,):
         raise ValueError(
@@ -191,7 +206,8 @@ def _class_rows(name: str, x: Tensor, target: Tensor):
     if x.ndim == 2:
         return x, target, (x.shape[0],)
     moved = S.permute(x, 0, *range(2, x.ndim), 1)
-    return S.reshape(moved, -1, x.shape[1]), S.reshape(target, -1), tuple(target.shape)
+    rows = int(np.prod(target.shape))  # not -1: with no classes the row count is not implied
+    return S.reshape(moved, rows, x.shape[1]), S.reshape(target, rows), tuple(target.shape)
 
 
 def _check_class_target(name: str, x: Tensor, target: Tensor) -> None:
@@ -201,7 +217,7 @@ def _check_class_target(name: str, x: Tensor, target: Tensor) -> None:
             f"{name}: target must hold class indices (an integer tensor), got {target.dtype}"
         )
     expected = (x.shape[0],) + tuple(x.shape[2:]) if x.ndim > 1 else ()
-    if tuple(target.shape) != expected:
+    if tuple(target.shape) != expected and not (x.ndim == 1 and tuple(target.shape) == (1,)):
         raise ValueError(
             f"{name}: input of shape {tuple(x.shape)} expects a target of shape "
             f"{expected}, got {tuple(target.shape)}"
@@ -226,12 +242,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:  # torch lets a negative (or NaN) value through
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    (input,) = promote("cross_entropy", input, floating=True)
+    classes = _class_input("cross_entropy", input)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
     same_device("cross_entropy", input, target)
-    _check_weight("cross_entropy", weight, input, input.shape[1] if input.ndim > 1 else input.shape[0])
-    if target.array.dtype.kind == "f":
+    soft = target.array.dtype.kind == "f"
+    if not soft and tuple(target.shape) == tuple(input.shape):  # torch tells them by shape
+        raise TypeError(
+            f"cross_entropy: a target of the input's shape holds class probabilities and must be "
+            f"floating point, got {target.dtype}"
+        )
+    _check_weight("cross_entropy", weight, input, classes, same_dtype=not soft)
+    if soft:
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     _check_class_target("cross_entropy", input, target)
     with device_guard(input.array):  # CuPy works on its current GPU: make it input's
@@ -243,7 +265,7 @@ def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_s
     classes = x.shape[1]
     valid = _check_targets("cross_entropy", t, classes, ignore_index)
     xp = xp_of(x.array)
-    if weight is None and not label_smoothing and bool(valid.all()):
+    if weight is None and not label_smoothing and classes and bool(valid.all()):
         # the common case: every row counts once, so the loss is the fused rows' mean / sum
         rows = SoftmaxXent.apply(x, t.array.astype(np.int64, copy=False))
         return S.reshape(rows, out_shape) if reduction == "none" else _reduce("cross_entropy", rows, reduction)
@@ -252,7 +274,9 @@ def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_s
     if weight is not None:
         row_weight = row_weight * weight.array[safe]
     row_weight = Tensor._make(row_weight)
-    if label_smoothing:
+    if not classes:  # every target was ignored (any other is out of bounds): rows count 0
+        rows = R.sum(x, 1) * row_weight
+    elif label_smoothing:
         logp = A.log_softmax(x, 1)
         nll = -S.Index.apply(logp, (xp.arange(x.shape[0]), safe))
         class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
@@ -273,13 +297,15 @@ def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
             f"cross_entropy: probability targets must match input shape {tuple(x.shape)}, got {tuple(target.shape)}"
         )
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    if label_smoothing:
+    if label_smoothing and classes:
         target = target * (1 - label_smoothing) + label_smoothing / classes
     logp = A.log_softmax(x, 1 if x.ndim > 1 else 0)
     if weight is not None:
         shape = (1, classes) + (1,) * (x.ndim - 2) if x.ndim > 1 else (classes,)
         logp = logp * S.reshape(weight, shape)
     rows = -R.sum(logp * target, 1 if x.ndim > 1 else 0)
+    if reduction == "mean" and not classes:  # torch's sum / (numel / classes): 0 / 0
+        return R.sum(rows) / 0.0
     return _reduce("cross_entropy", rows, reduction)
 
 
@@ -289,8 +315,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     _check_reduction("nll_loss", reduction)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
+    classes = _class_input("nll_loss", input)
     same_device("nll_loss", input, target)
-    _check_weight("nll_loss", weight, input, input.shape[1] if input.ndim > 1 else input.shape[0])
+    _check_weight("nll_loss", weight, input, classes)
     _check_class_target("nll_loss", input, target)
     with device_guard(input.array):
         return _nll_loss(input, target, weight, ignore_index, reduction)
@@ -305,7 +332,10 @@ def _nll_loss(input, target, weight, ignore_index, reduction):
     if weight is not None:
         row_weight = row_weight * weight.array[safe]
     row_weight = Tensor._make(row_weight)
-    rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
+    if x.shape[1]:
+        rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
+    else:  # every target was ignored (any other is out of bounds): rows count 0
+        rows = R.sum(x, 1) * row_weight
     if reduction == "mean":
         return _weighted_mean(rows, row_weight, valid)
     if reduction == "none":
@@ -315,6 +345,8 @@ def _nll_loss(input, target, weight, ignore_index, reduction):
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error."""
+    _check_reduction("mse_loss", reduction)
+    _check_not_both_integer("mse_loss", input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
     diff = input - target
@@ -323,6 +355,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean absolute error."""
+    _check_reduction("l1_loss", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"l1_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
     return _reduce("l1_loss", E.abs(input - target), reduction)
@@ -341,6 +374,17 @@ def _check_rescaling(name: str, what: str, weight, x: Tensor) -> None:
         )
 
 
+def _check_floats(name: str, x: Tensor, target: Tensor) -> None:
+    for what, t in (("input", x), ("target", target)):
+        if t.array.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a floating point {what}, got {t.dtype}")
+
+
+def _check_not_both_integer(name: str, x: Tensor, target: Tensor) -> None:
+    if x.array.dtype.kind != "f" and target.array.dtype.kind != "f":  # torch has no kernel
+        raise TypeError(f"{name}: not implemented for {x.dtype} input and {target.dtype} target")
+
+
 def _check_probabilities(name: str, what: str, t: Tensor) -> None:
     """Values in [0, 1] (NaN refused), as torch. Checked on the CPU only: on a GPU it would
     cost a device-to-host synchronization per call."""
@@ -357,6 +401,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
         raise ValueError(
             f"binary_cross_entropy_with_logits: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
+    _check_floats("binary_cross_entropy_with_logits", input, target)
     _check_rescaling("binary_cross_entropy_with_logits", "weight", weight, input)
     _check_rescaling("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
     # log sigmoid(x) = -softplus(-x), stable and with the gradient sigmoid(-x) at every x, 0 included
@@ -376,8 +421,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: 
         raise ValueError(
             f"binary_cross_entropy: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
+    _check_floats("binary_cross_entropy", input, target)
+    if input.array.dtype != target.array.dtype:
+        raise TypeError(
+            f"binary_cross_entropy: target has dtype {target.dtype} but input has {input.dtype}"
+        )
     _check_rescaling("binary_cross_entropy", "weight", weight, input)
-    input, target = promote("binary_cross_entropy", input, target, floating=True)
     _check_probabilities("binary_cross_entropy", "input", input)
     _check_probabilities("binary_cross_entropy", "target", target)
     loss = BinaryCrossEntropy.apply(input, target)
@@ -394,8 +443,11 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
+    classes = _class_input("multi_margin_loss", input)
+    if input.ndim > 2:
+        raise ValueError(f"multi_margin_loss: expected a 1-D or 2-D input, got shape {tuple(input.shape)}")
     same_device("multi_margin_loss", input, target)
-    _check_weight("multi_margin_loss", weight, input, input.shape[-1] if input.ndim else 1)
+    _check_weight("multi_margin_loss", weight, input, classes)
     _check_class_target("multi_margin_loss", input, target)
     with device_guard(input.array):
         return _multi_margin_loss(input, target, p, margin, weight, reduction)
@@ -420,7 +472,7 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     if weight is not None:
         hinge = hinge * Tensor._make(weight.array[t.array][:, None].astype(x.array.dtype, copy=False))
     per_row = R.sum(hinge, 1) / classes
-    if input.ndim == 1:
+    if input.ndim == 1 and target.ndim == 0:
         per_row = S.reshape(per_row, ())
     return _reduce("multi_margin_loss", per_row, reduction)
 
