@@ -92,13 +92,17 @@ def test_2_weight_of_the_wrong_shape_is_refused(loss, shape):
 
 
 @pytest.mark.parametrize("loss", sorted(WEIGHT_LOSSES))
-def test_2_weight_must_be_a_float_tensor(loss):
+def test_2_weight_must_be_a_tensor_of_the_input_dtype(loss):
     x, t = gg.randn(4, 3), gg.tensor([0, 1, 2, 1])
     name = loss.replace("_probs", "")
     with pytest.raises(TypeError, match=rf"{name}: weight must be a Tensor"):
         WEIGHT_LOSSES[loss](gg, x, t, [1.0, 1.0, 1.0])
-    with pytest.raises(TypeError, match=rf"{name}: weight .*int64"):
-        WEIGHT_LOSSES[loss](gg, x, t, gg.tensor([1, 1, 1]))
+    if loss != "cross_entropy_probs":  # torch takes any weight dtype with probabilities
+        with pytest.raises(TypeError, match=rf"{name}: weight .*int64"):
+            WEIGHT_LOSSES[loss](gg, x, t, gg.tensor([1, 1, 1]))
+        with pytest.raises(RuntimeError):
+            WEIGHT_LOSSES[loss](torch, torch.randn(4, 3), torch.tensor([0, 1, 2, 1]),
+                                torch.ones(3, dtype=torch.float64))
 
 
 # ---- 3: unsupported dtypes never make a broken Tensor ----------------------------------------
@@ -789,3 +793,45 @@ def test_fuzz_loss_shapes_and_weights_as_torch():
 def test_fuzz_tensor_of_a_numpy_scalar_keeps_its_dtype():
     for value in (np.float64(1.5), np.int32(3), np.float16(2), np.uint8(7)):
         assert gg.tensor(value).dtype.name == str(torch.tensor(value).dtype)[6:]
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_fuzz_ignored_rows_are_zero_whatever_their_logits(reduction):
+    data = np.array([[np.nan, 1.0, 2.0], [0.5, np.inf, -1.0], [0.1, 0.2, 0.3]])
+    for smoothing in (0.0, 0.2):
+        (gx, tx), (gt, tt) = _t(data, True), _t(np.array([-100, -100, 1]))
+        got = F.cross_entropy(gx, gt, reduction=reduction, label_smoothing=smoothing)
+        want = TF.cross_entropy(tx, tt, reduction=reduction, label_smoothing=smoothing)
+        _same(got.detach(), want.detach())  # the NaN / inf rows gave NaN, not 0
+        got.sum().backward()
+        want.sum().backward()
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
+def test_fuzz_more_loss_arguments_as_torch():
+    for reduction in ("none", "mean"):  # a 0-d input to multi_margin_loss is one class
+        _same(F.multi_margin_loss(gg.tensor(0.5), gg.tensor(0), reduction=reduction),
+              TF.multi_margin_loss(torch.tensor(0.5), torch.tensor(0), reduction=reduction))
+    with pytest.raises(ValueError, match="^multi_margin_loss: .*at least one class"):
+        F.multi_margin_loss(gg.zeros(0, 0), gg.zeros(0, dtype=gg.int64))
+    x, p = gg.randn(2, 3), F.softmax(gg.randn(2, 3), 1)  # probabilities take an int weight
+    _same(F.cross_entropy(x, p, weight=gg.tensor([1, 2, 1])),
+          TF.cross_entropy(torch.tensor(x.numpy()), torch.tensor(p.numpy()),
+                           weight=torch.tensor([1, 2, 1])))
+    b = np.array([True, False])
+    _same(gg.add(gg.tensor(b), gg.tensor(b), alpha=2), torch.add(*map(torch.tensor, (b, b)), alpha=2))
+
+
+def test_fuzz_where_checks_its_condition():
+    cond, x = np.array([1.0, 0.0]), np.array([1.0, 2.0])
+    with pytest.raises(RuntimeError):
+        torch.where(torch.tensor(cond), torch.tensor(x), 0.0)
+    with pytest.raises(TypeError, match="^where: expected a bool condition"):  # was cast
+        gg.where(gg.tensor(cond), gg.tensor(x), 0.0)
+    with pytest.raises(ValueError, match=r"^where: shapes \(3,\) \(condition\)"):  # NumPy's text
+        gg.where(gg.tensor([True, False, True]), gg.ones(2), gg.zeros(2))
+
+
+def test_fuzz_linear_act_checks_its_bias():
+    with pytest.raises(ValueError, match="^linear_act: bias of shape"):  # was 'add: shapes ...'
+        F.linear_act(gg.ones(2, 3), gg.ones(4, 3), gg.ones(5), "relu")

@@ -371,8 +371,10 @@ class Where(ArrayFunction):
 # ---- public wrappers ------------------------------------------------------------------
 def add(a, b, alpha=1) -> Tensor:
     """a + alpha * b, broadcasting."""
-    if alpha is not 1:  # noqa: F632 - an int 1 is the default; 1.0 and True are checked
+    if alpha != 1 or isinstance(alpha, (bool, float)):  # 1.0 and True are checked too
         _check_alpha("add", a, b, alpha)
+        if dtypes.result_type(a, b) is dtypes.bool_:
+            alpha = bool(alpha)  # a bool result: torch takes alpha as a bool too
     if alpha != 1:
         b = mul(b, alpha)
     return Add.apply(*promote("add", a, b))
@@ -386,7 +388,7 @@ def sub(a, b, alpha=1) -> Tensor:
                 "sub: subtraction with a bool tensor or True / False is not supported (as in torch);"
                 " to invert a mask use ~ or logical_not()"
             )
-    if alpha is not 1:  # noqa: F632
+    if alpha != 1 or isinstance(alpha, (bool, float)):
         _check_alpha("sub", a, b, alpha)
     if alpha != 1:
         b = mul(b, alpha)
@@ -504,11 +506,17 @@ def where(condition, a, b) -> Tensor:
     if not isinstance(condition, Tensor):
         with device_guard(like.array):
             condition = Tensor._make(xp_of(like.array).asarray(condition, dtype=bool))
+    elif condition.array.dtype != np.bool_:
+        raise TypeError(f"where: expected a bool condition tensor, got {condition.dtype}")
     a, b = promote("where", a, b)
     same_device("where", a, condition)
-    if condition.array.dtype != np.bool_:
-        with device_guard(condition.array):
-            condition = Tensor._make(condition.array.astype(bool))
+    try:
+        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"where: shapes {tuple(condition.shape)} (condition), {tuple(a.shape)} and "
+            f"{tuple(b.shape)} cannot be broadcast together"
+        ) from None
     return Where.apply(condition, a, b)
 
 

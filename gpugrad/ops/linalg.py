@@ -150,27 +150,35 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, weight of shape (out_features, in_features)."""
+    _check_linear("linear", x, weight, bias)
+    out = matmul(x, S.transpose(weight, 0, -1))
+    return out if bias is None else out + bias
+
+
+def _check_linear(name: str, x: Tensor, weight: Tensor, bias) -> None:
     if x.ndim == 0 or weight.ndim not in (1, 2):
         raise ValueError(
-            f"linear: expected an input of at least 1 dimension and a 1-D or 2-D weight, got "
+            f"{name}: expected an input of at least 1 dimension and a 1-D or 2-D weight, got "
             f"{tuple(x.shape)} and {tuple(weight.shape)}"
+        )
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"{name}: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
+            f"{tuple(weight.shape)} expects {weight.shape[-1]}"
         )
     out_features = weight.shape[:1] if weight.ndim == 2 else ()
     if bias is not None and not S.expandable(tuple(bias.shape), out_features):
-        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not fit {out_features[0] if out_features else 'a scalar'} output features")
-    if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
-            f"{tuple(weight.shape)} expects {weight.shape[-1]}"
+            f"{name}: bias of shape {tuple(bias.shape)} does not fit the weight's "
+            f"{out_features[0] if out_features else 'scalar'} output features"
         )
-    out = matmul(x, S.transpose(weight, 0, -1))
-    return out if bias is None else out + bias
 
 
 def linear_act(x: Tensor, weight: Tensor, bias: Tensor, activation: str = "identity") -> Tensor:
     """act(x @ weightᵀ + bias) with the bias and activation fused into one pass (2-D x)."""
     if activation not in kernels.ACTIVATIONS:
         raise ValueError(f"linear_act: activation must be one of {sorted(kernels.ACTIVATIONS)}")
+    _check_linear("linear_act", x, weight, bias)
     z = linear(x, weight)
     if x.ndim != 2 or bias is None or bias.array.dtype != z.array.dtype:
         from gpugrad.ops import activation as A

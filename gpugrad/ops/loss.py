@@ -175,13 +175,13 @@ def _class_input(name: str, x) -> int:
 
 
 def _check_weight(name: str, weight, x: Tensor, classes: int, same_dtype: bool = True) -> None:
-    """Class weights: a float tensor of one entry per class, on x's device, as torch's (which
-    wants x's dtype too, except with probability targets)."""
+    """Class weights: one entry per class, on x's device, of x's dtype (of any with
+    probability targets), as torch's."""
     if weight is None:
         return
     if not isinstance(weight, Tensor):
         raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
-    if weight.array.dtype.kind != "f" or (same_dtype and weight.array.dtype != x.array.dtype):
+    if (weight.array.dtype != x.array.dtype) if same_dtype else weight.array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: weight has dtype {weight.dtype} but input has {x.dtype}")
     if tuple(weight.shape) != (classes,):
         raise ValueError(
@@ -191,12 +191,15 @@ def _check_weight(name: str, weight, x: Tensor, classes: int, same_dtype: bool =
     same_device(name, x, weight)
 
 
-def _weighted_mean(rows: Tensor, row_weight: Tensor, valid) -> Tensor:
-    """sum(rows) / sum(row weights), torch's mean over counted rows. The ignored rows are
-    masked out by where, not by their zero weight: with every row ignored the loss is 0 / 0 =
-    NaN, as torch's, and the gradient must stay 0 rather than 0 * inf = NaN."""
-    counted = E.where(Tensor._make(valid), rows, 0.0)
-    return R.sum(counted) / R.sum(row_weight)
+def _reduce_rows(rows: Tensor, row_weight: Tensor, valid, out_shape, reduction: str) -> Tensor:
+    """Per-row losses reduced as torch's: ignored rows are exactly 0, whatever their logits
+    (NaN, inf), and pass no gradient, being masked by where rather than by their zero weight
+    (0 * NaN is NaN); the mean divides by the counted weight, so with every row ignored it is
+    0 / 0 = NaN while the gradient stays 0 (not 0 * inf)."""
+    rows = E.where(Tensor._make(valid), rows, 0.0)
+    if reduction == "mean":
+        return R.sum(rows) / R.sum(row_weight)
+    return S.reshape(rows, out_shape) if reduction == "none" else R.sum(rows)
 
 
 def _class_rows(name: str, x: Tensor, target: Tensor):
@@ -280,15 +283,11 @@ def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_s
         logp = A.log_softmax(x, 1)
         nll = -S.Index.apply(logp, (xp.arange(x.shape[0]), safe))
         class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
-        smooth = -R.sum(logp * class_w, 1) / classes * Tensor._make(valid.astype(x.array.dtype))
+        smooth = -R.sum(logp * class_w, 1) / classes
         rows = nll * row_weight * (1 - label_smoothing) + smooth * label_smoothing
     else:
         rows = SoftmaxXent.apply(x, safe) * row_weight
-    if reduction == "mean":
-        return _weighted_mean(rows, row_weight, valid)
-    if reduction == "none":
-        return S.reshape(rows, out_shape)
-    return _reduce("cross_entropy", rows, reduction)
+    return _reduce_rows(rows, row_weight, valid, out_shape, reduction)
 
 
 def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
@@ -336,11 +335,7 @@ def _nll_loss(input, target, weight, ignore_index, reduction):
         rows = -S.Index.apply(x, (xp.arange(x.shape[0]), safe)) * row_weight
     else:  # every target was ignored (any other is out of bounds): rows count 0
         rows = R.sum(x, 1) * row_weight
-    if reduction == "mean":
-        return _weighted_mean(rows, row_weight, valid)
-    if reduction == "none":
-        return S.reshape(rows, out_shape)
-    return _reduce("nll_loss", rows, reduction)
+    return _reduce_rows(rows, row_weight, valid, out_shape, reduction)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -443,9 +438,14 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
+    if isinstance(input, Tensor) and input.ndim == 0:  # torch: one class
+        input = S.reshape(input, 1)
     classes = _class_input("multi_margin_loss", input)
-    if input.ndim > 2:
-        raise ValueError(f"multi_margin_loss: expected a 1-D or 2-D input, got shape {tuple(input.shape)}")
+    if input.ndim > 2 or not classes:
+        raise ValueError(
+            f"multi_margin_loss: expected a 1-D or 2-D input with at least one class, got shape "
+            f"{tuple(input.shape)}"
+        )
     same_device("multi_margin_loss", input, target)
     _check_weight("multi_margin_loss", weight, input, classes)
     _check_class_target("multi_margin_loss", input, target)
