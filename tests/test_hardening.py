@@ -101,8 +101,12 @@ def test_2_weight_must_be_a_tensor_of_the_input_dtype(loss):
         with pytest.raises(TypeError, match=rf"{name}: weight .*int64"):
             WEIGHT_LOSSES[loss](gg, x, t, gg.tensor([1, 1, 1]))
         with pytest.raises(RuntimeError):
-            WEIGHT_LOSSES[loss](torch, torch.randn(4, 3), torch.tensor([0, 1, 2, 1]),
-                                torch.ones(3, dtype=torch.float64))
+            WEIGHT_LOSSES[loss](
+                torch,
+                torch.randn(4, 3),
+                torch.tensor([0, 1, 2, 1]),
+                torch.ones(3, dtype=torch.float64),
+            )
 
 
 # ---- 3: unsupported dtypes never make a broken Tensor ----------------------------------------
@@ -612,8 +616,11 @@ def test_fuzz_shape_op_arguments(call, kind, name):
 
 def test_fuzz_shape_ops_of_a_0d_tensor():
     gx, tx = _t(np.float32(2.0))
-    for call in (lambda m, t: m.flatten(t, -1, 0), lambda m, t: t.transpose(0, -1),
-                 lambda m, t: m.stack([t, t], -1)):
+    for call in (
+        lambda m, t: m.flatten(t, -1, 0),
+        lambda m, t: t.transpose(0, -1),
+        lambda m, t: m.stack([t, t], -1),
+    ):
         _same(call(gg, gx), call(torch, tx))
 
 
@@ -651,7 +658,12 @@ def test_fuzz_setitem_of_a_one_element_value():
 
 @pytest.mark.parametrize(
     "shapes",
-    [((), (2, 3), None), ((3,), (3, 3), (4,)), ((1, 4, 4), (2, 4), (3,)), ((2, 3), (1, 2, 3), None)],
+    [
+        ((), (2, 3), None),
+        ((3,), (3, 3), (4,)),
+        ((1, 4, 4), (2, 4), (3,)),
+        ((2, 3), (1, 2, 3), None),
+    ],
 )
 def test_fuzz_linear_checks_its_arguments(shapes):
     x_shape, w_shape, b_shape = shapes
@@ -660,19 +672,28 @@ def test_fuzz_linear_checks_its_arguments(shapes):
         args.append(np.ones(b_shape, np.float32))
     with pytest.raises(RuntimeError):
         TF.linear(*(torch.tensor(a) for a in args))
-    with pytest.raises(ValueError, match="^linear: "):  # were 'tuple index out of range', 'add: ...'
+    with pytest.raises(
+        ValueError, match="^linear: "
+    ):  # were 'tuple index out of range', 'add: ...'
         F.linear(*(gg.tensor(a) for a in args))
-
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda m, b, f, i: b - f, lambda m, b, f, i: f - b, lambda m, b, f, i: f - True,
-        lambda m, b, f, i: 2 - b, lambda m, b, f, i: m.sub(i, b, alpha=2), lambda m, b, f, i: -b,
-        lambda m, b, f, i: m.abs(b), lambda m, b, f, i: m.add(f, f, alpha=True),
-        lambda m, b, f, i: m.add(i, i, alpha=0.5), lambda m, b, f, i: m.sub(i, i, alpha=1.0),
-        lambda m, b, f, i: b**b, lambda m, b, f, i: i ** (-1), lambda m, b, f, i: b ** (-1),
+        lambda m, b, f, i: b - f,
+        lambda m, b, f, i: f - b,
+        lambda m, b, f, i: f - True,
+        lambda m, b, f, i: 2 - b,
+        lambda m, b, f, i: m.sub(i, b, alpha=2),
+        lambda m, b, f, i: -b,
+        lambda m, b, f, i: m.abs(b),
+        lambda m, b, f, i: m.add(f, f, alpha=True),
+        lambda m, b, f, i: m.add(i, i, alpha=0.5),
+        lambda m, b, f, i: m.sub(i, i, alpha=1.0),
+        lambda m, b, f, i: b**b,
+        lambda m, b, f, i: i ** (-1),
+        lambda m, b, f, i: b ** (-1),
     ],
 )
 def test_fuzz_arithmetic_refused_as_torch_does(call):
@@ -686,9 +707,14 @@ def test_fuzz_arithmetic_refused_as_torch_does(call):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda m, b, i: 2**i, lambda m, b, i: i**i, lambda m, b, i: (-1) ** i,
-        lambda m, b, i: b**True, lambda m, b, i: b**2, lambda m, b, i: 2**b,
-        lambda m, b, i: m.clamp(i, max=0.5), lambda m, b, i: m.clamp(b, max=1),
+        lambda m, b, i: 2**i,
+        lambda m, b, i: i**i,
+        lambda m, b, i: (-1) ** i,
+        lambda m, b, i: b**True,
+        lambda m, b, i: b**2,
+        lambda m, b, i: 2**b,
+        lambda m, b, i: m.clamp(i, max=0.5),
+        lambda m, b, i: m.clamp(b, max=1),
         lambda m, b, i: m.add(b, b, alpha=True),
     ],
 )
@@ -734,12 +760,18 @@ def test_fuzz_relu_of_a_0d_integer_tensor_is_a_tensor():
         ("nll_loss", lambda m, i, f, t: m.nn.functional.nll_loss(i, t)),
         ("multi_margin_loss", lambda m, i, f, t: m.nn.functional.multi_margin_loss(i, t)),
         ("binary_cross_entropy", lambda m, i, f, t: m.nn.functional.binary_cross_entropy(i, i)),
-        ("binary_cross_entropy", lambda m, i, f, t: m.nn.functional.binary_cross_entropy(
-            f.double() / 9, f / 9)),
-        ("binary_cross_entropy_with_logits",
-         lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(i, f)),
-        ("binary_cross_entropy_with_logits",
-         lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(f, i)),
+        (
+            "binary_cross_entropy",
+            lambda m, i, f, t: m.nn.functional.binary_cross_entropy(f.double() / 9, f / 9),
+        ),
+        (
+            "binary_cross_entropy_with_logits",
+            lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(i, f),
+        ),
+        (
+            "binary_cross_entropy_with_logits",
+            lambda m, i, f, t: m.nn.functional.binary_cross_entropy_with_logits(f, i),
+        ),
         ("mse_loss", lambda m, i, f, t: m.nn.functional.mse_loss(i, i)),
         ("l1_loss", lambda m, i, f, t: m.nn.functional.l1_loss(i, i)),
         ("cross_entropy", lambda m, i, f, t: m.nn.functional.cross_entropy(f[0], i[0])),
@@ -759,15 +791,20 @@ def test_fuzz_loss_dtypes_as_torch(op, call):
     [
         lambda m, x: m.nn.functional.cross_entropy(x.reshape(4, 0), x.reshape(4, 0)),
         lambda m, x: m.nn.functional.cross_entropy(
-            x.reshape(4, 0, 0), m.zeros(4, 0, dtype=m.int64)),
+            x.reshape(4, 0, 0), m.zeros(4, 0, dtype=m.int64)
+        ),
         lambda m, x: m.nn.functional.cross_entropy(
-            x.reshape(0, 0), m.zeros(0, dtype=m.int64), reduction="none", ignore_index=-1),
+            x.reshape(0, 0), m.zeros(0, dtype=m.int64), reduction="none", ignore_index=-1
+        ),
         lambda m, x: m.nn.functional.cross_entropy(
-            x.reshape(3, 0), m.full((3,), -1), ignore_index=-1, reduction="sum"),
+            x.reshape(3, 0), m.full((3,), -1), ignore_index=-1, reduction="sum"
+        ),
         lambda m, x: m.nn.functional.nll_loss(
-            x.reshape(1, 0, 0), m.zeros(1, 0, dtype=m.int64), reduction="none"),
+            x.reshape(1, 0, 0), m.zeros(1, 0, dtype=m.int64), reduction="none"
+        ),
         lambda m, x: m.nn.functional.cross_entropy(
-            x.reshape(3, 0), x.reshape(3, 0), label_smoothing=1.0),
+            x.reshape(3, 0), x.reshape(3, 0), label_smoothing=1.0
+        ),
     ],
 )
 def test_fuzz_losses_with_no_classes(call):
@@ -779,8 +816,10 @@ def test_fuzz_losses_with_no_classes(call):
 @pytest.mark.parametrize("reduction", ["none", "mean"])
 def test_fuzz_a_1d_input_takes_a_target_of_shape_1(op, reduction):
     x = np.log(np.array([0.2, 0.5, 0.3]))
-    _same(getattr(F, op)(gg.tensor(x), gg.tensor([1]), reduction=reduction),
-          getattr(TF, op)(torch.tensor(x), torch.tensor([1]), reduction=reduction))
+    _same(
+        getattr(F, op)(gg.tensor(x), gg.tensor([1]), reduction=reduction),
+        getattr(TF, op)(torch.tensor(x), torch.tensor([1]), reduction=reduction),
+    )
 
 
 def test_fuzz_loss_shapes_and_weights_as_torch():
@@ -810,16 +849,23 @@ def test_fuzz_ignored_rows_are_zero_whatever_their_logits(reduction):
 
 def test_fuzz_more_loss_arguments_as_torch():
     for reduction in ("none", "mean"):  # a 0-d input to multi_margin_loss is one class
-        _same(F.multi_margin_loss(gg.tensor(0.5), gg.tensor(0), reduction=reduction),
-              TF.multi_margin_loss(torch.tensor(0.5), torch.tensor(0), reduction=reduction))
+        _same(
+            F.multi_margin_loss(gg.tensor(0.5), gg.tensor(0), reduction=reduction),
+            TF.multi_margin_loss(torch.tensor(0.5), torch.tensor(0), reduction=reduction),
+        )
     with pytest.raises(ValueError, match="^multi_margin_loss: .*at least one class"):
         F.multi_margin_loss(gg.zeros(0, 0), gg.zeros(0, dtype=gg.int64))
     x, p = gg.randn(2, 3), F.softmax(gg.randn(2, 3), 1)  # probabilities take an int weight
-    _same(F.cross_entropy(x, p, weight=gg.tensor([1, 2, 1])),
-          TF.cross_entropy(torch.tensor(x.numpy()), torch.tensor(p.numpy()),
-                           weight=torch.tensor([1, 2, 1])))
+    _same(
+        F.cross_entropy(x, p, weight=gg.tensor([1, 2, 1])),
+        TF.cross_entropy(
+            torch.tensor(x.numpy()), torch.tensor(p.numpy()), weight=torch.tensor([1, 2, 1])
+        ),
+    )
     b = np.array([True, False])
-    _same(gg.add(gg.tensor(b), gg.tensor(b), alpha=2), torch.add(*map(torch.tensor, (b, b)), alpha=2))
+    _same(
+        gg.add(gg.tensor(b), gg.tensor(b), alpha=2), torch.add(*map(torch.tensor, (b, b)), alpha=2)
+    )
 
 
 def test_fuzz_where_checks_its_condition():
@@ -835,3 +881,143 @@ def test_fuzz_where_checks_its_condition():
 def test_fuzz_linear_act_checks_its_bias():
     with pytest.raises(ValueError, match="^linear_act: bias of shape"):  # was 'add: shapes ...'
         F.linear_act(gg.ones(2, 3), gg.ones(4, 3), gg.ones(5), "relu")
+
+
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("sum", lambda m, x: m.sum(x, dim=1.0)),
+        ("amax", lambda m, x: m.amax(x, dim="0")),
+        ("mean", lambda m, x: m.mean(x, dim=(0, None))),
+        ("var", lambda m, x: m.var(x, dim=1.0)),
+        ("logsumexp", lambda m, x: m.logsumexp(x, 1.0)),
+        ("squeeze", lambda m, x: x.squeeze(1.0)),
+        ("flatten", lambda m, x: m.flatten(x, 5, 1.0)),
+        ("transpose", lambda m, x: x.transpose(5, "0")),
+        ("cat", lambda m, x: m.cat([x, x], None)),
+        ("stack", lambda m, x: m.stack([x, x], 1.0)),
+        ("unsqueeze", lambda m, x: x.unsqueeze("0")),
+        ("gather", lambda m, x: m.gather(x, None, x.long())),
+        ("argmax", lambda m, x: x.argmax(1.0)),
+        ("max", lambda m, x: x.max(1.0)),
+        ("add", lambda m, x: m.add(x, x, alpha="2")),
+        ("clamp", lambda m, x: m.clamp(x, min="1")),
+        ("leaky_relu", lambda m, x: m.nn.functional.leaky_relu(x, "0.1")),
+        ("softplus", lambda m, x: m.nn.functional.softplus(x, beta=None)),
+        ("softmax", lambda m, x: m.nn.functional.softmax(x, dim="1")),
+    ],
+)
+def test_fuzz_arguments_of_the_wrong_type(op, call):
+    gx, tx = _t(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError):  # torch's argument parser
+        call(torch, tx)
+    with pytest.raises(TypeError, match=f"^{op}: "):  # were raw 'float object is not iterable' ...
+        call(gg, gx)
+
+
+def test_fuzz_softmax_wants_a_dim_and_more_torch_rules():
+    with pytest.raises(TypeError, match="^softmax: dim must be given"):  # reduced over all
+        F.softmax(gg.ones(2, 3), dim=None)
+    _same(
+        gg.gather(gg.tensor([5.0, 6.0]), -1, gg.tensor(1)),  # a 0-d index counts as 1-d
+        torch.gather(torch.tensor([5.0, 6.0]), -1, torch.tensor(1)),
+    )
+    b = np.array([True, False])
+    with pytest.raises(RuntimeError):
+        torch.clamp(torch.tensor(b), torch.tensor(b), torch.tensor(b))
+    with pytest.raises(TypeError, match="^clamp: "):
+        gg.clamp(gg.tensor(b), gg.tensor(b), gg.tensor(b))
+    _same(
+        gg.clamp(gg.tensor(b), min=gg.tensor(b)), torch.clamp(torch.tensor(b), min=torch.tensor(b))
+    )
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_fuzz_gelu_of_a_0d_tensor_on_the_cpu(approximate):
+    gx, tx = _t(np.float32(0.7))  # erf of NumPy's 0-d result looked for cupyx
+    _same(F.gelu(gx, approximate=approximate), TF.gelu(tx, approximate=approximate))
+
+
+# ---- the fuzz over the ops that joined the table after the rebase (issue 14's families) ------
+@pytest.mark.parametrize(
+    "op, call",
+    [
+        ("unbind", lambda m, x, i: x[0, 0].unbind(0)),
+        ("narrow", lambda m, x, i: x[0, 0].narrow(0, 0, 1)),
+        ("split", lambda m, x, i: x[0, 0].split(1)),
+        ("chunk", lambda m, x, i: x.chunk("2")),
+        ("narrow", lambda m, x, i: x.narrow(0, "0", 1)),
+        ("index_select", lambda m, x, i: x.index_select(0, i * 9)),
+        ("index_select", lambda m, x, i: x.index_select(0, i.reshape(1, 2))),
+        ("index_select", lambda m, x, i: x.index_select(None, i)),
+        ("roll", lambda m, x, i: m.roll(x, "2")),
+        ("roll", lambda m, x, i: m.roll(x[0, 0], 1, 0)),
+        ("tile", lambda m, x, i: m.tile(x, (-1, 2))),
+        ("tril", lambda m, x, i: m.tril(x, "1")),
+        ("diag", lambda m, x, i: m.diag(x, "1")),
+        ("masked_fill", lambda m, x, i: x.masked_fill(m.ones(3, 4) > 0, 1.0)),
+        ("masked_fill", lambda m, x, i: x.masked_fill(x > 0, None)),
+        ("view", lambda m, x, i: x.view_as(m.zeros(4))),
+        ("sort", lambda m, x, i: m.sort(x[0, 0], 1)),
+        ("cumsum", lambda m, x, i: m.cumsum(x[0, 0], 1)),
+        ("topk", lambda m, x, i: m.topk(x, "1")),
+        ("topk", lambda m, x, i: m.topk(x > 0, 1)),
+        ("addmm", lambda m, x, i: m.addmm(x, x, x.T, alpha="2")),
+        ("addmm", lambda m, x, i: m.addmm(m.ones(3, 3), x, x.T, beta=0)),
+        ("bmm", lambda m, x, i: m.bmm(x, x)),
+        ("dot", lambda m, x, i: m.dot(x, x)),
+        ("mv", lambda m, x, i: m.mv(x.T, m.ones(3))),
+        ("einsum", lambda m, x, i: m.einsum("i->ii", x[0])),
+        ("elu", lambda m, x, i: m.nn.functional.elu(i)),
+        ("mish", lambda m, x, i: m.nn.functional.mish(i)),
+        ("logsigmoid", lambda m, x, i: m.nn.functional.logsigmoid(i)),
+        ("hardtanh", lambda m, x, i: m.nn.functional.hardtanh(i > 0)),
+        ("relu6", lambda m, x, i: m.nn.functional.relu6(i > 0)),
+        ("prelu", lambda m, x, i: m.nn.functional.prelu(x[0], m.ones(3))),
+        ("prelu", lambda m, x, i: m.nn.functional.prelu(x, m.ones(2, dtype=m.float64))),
+        ("prelu", lambda m, x, i: m.nn.functional.prelu(x, m.ones(1, 1))),
+        ("layer_norm", lambda m, x, i: m.nn.functional.layer_norm(i, [2])),
+        ("layer_norm", lambda m, x, i: m.nn.functional.layer_norm(x, [4])),
+        ("batch_norm", lambda m, x, i: m.nn.functional.batch_norm(x[:1], None, None, training=True)),
+        ("batch_norm", lambda m, x, i: m.nn.functional.batch_norm(i.reshape(1, 2, 1), None, None)),
+        ("normalize", lambda m, x, i: m.nn.functional.normalize(x, dim=2)),
+        ("normalize", lambda m, x, i: m.nn.functional.normalize(i, dim=0)),
+        ("embedding", lambda m, x, i: m.nn.functional.embedding(i, x, padding_idx=5)),
+        ("huber_loss", lambda m, x, i: m.nn.functional.huber_loss(i, i.float())),
+        ("huber_loss", lambda m, x, i: m.nn.functional.huber_loss(x, x, "batchmean", delta=-1.0)),
+        ("kl_div", lambda m, x, i: m.nn.functional.kl_div(x, i)),
+        ("smooth_l1_loss", lambda m, x, i: m.nn.functional.smooth_l1_loss(i, i)),
+    ],
+)
+def test_fuzz_more_ops_refuse_what_torch_refuses(op, call):
+    x, i = np.arange(6.0).reshape(2, 3), np.array([0, 1])
+    with pytest.raises((RuntimeError, ValueError, TypeError, IndexError, AssertionError)):
+        call(torch, torch.tensor(x), torch.tensor(i))
+    with pytest.raises((RuntimeError, ValueError, TypeError, IndexError), match=rf"^{op}(\(\))?: "):
+        call(gg, gg.tensor(x), gg.tensor(i))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: m.chunk(x[:, :0], 3, 1),  # three empty pieces, as torch
+        lambda m, x: m.tile(x[:0], (1, -1, 3)),  # a negative count of an empty dim
+        lambda m, x: x[0, 0].index_select(0, m.tensor(0)),
+        lambda m, x: m.nn.functional.hardtanh(m.tensor([-2, 0, 3]), -1.5, 2.7),  # ints stay ints
+        lambda m, x: m.nn.functional.relu6(m.tensor([-3, 2, 9])),
+        lambda m, x: m.norm(x, 2, ()),  # dim=() is every dim
+        lambda m, x: m.nn.functional.smooth_l1_loss(
+            m.tensor([1, 5]), m.tensor([2, 2]), reduction="sum", beta=0.0
+        ),
+    ],
+)
+def test_fuzz_more_ops_as_torch(call):
+    x = np.arange(6.0).reshape(2, 3)
+    got, want = call(gg, gg.tensor(x)), call(torch, torch.tensor(x))
+    for g, w in zip(got, want) if isinstance(got, tuple) else [(got, want)]:
+        _same(g, w)
+
+
+def test_fuzz_normalize_of_a_0d_tensor_checks_its_dim():
+    with pytest.raises(IndexError, match="^normalize: "):  # was named norm
+        F.normalize(gg.tensor(2.0), dim=1)

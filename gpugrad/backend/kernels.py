@@ -475,7 +475,7 @@ def scatter_add(out, index, values):
 
 
 def erf(x):
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):  # NumPy makes 0-d results scalars
         from scipy import special
 
         return special.erf(x).astype(x.dtype, copy=False)

@@ -397,6 +397,8 @@ def sub(a, b, alpha=1) -> Tensor:
 
 def _check_alpha(name: str, a, b, alpha) -> None:
     """torch's rules: a bool alpha only for a bool result, a float alpha only for a float one."""
+    if not isinstance(alpha, (bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"{name}: alpha must be a number, got {alpha!r}")
     result = dtypes.result_type(a, b)
     if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
         raise TypeError(f"{name}: a bool alpha is only supported for a bool result, not {result}")
@@ -483,9 +485,14 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit x to [min, max] (numbers or tensors)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    for bound in (min, max):
+        if not (bound is None or isinstance(bound, (Tensor, bool, int, float, np.number))):
+            raise TypeError(f"clamp: min and max must be numbers or tensors, got {bound!r}")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         bounds = [b for b in (min, max) if b is not None]
         x, *bounds = promote("clamp", x, *bounds)
+        if x.array.dtype == np.bool_ and len(bounds) == 2:  # torch's clamp_min / max take it
+            raise TypeError("clamp: not implemented for bool tensors with both bounds (as torch)")
         lo = bounds.pop(0) if min is not None else None
         hi = bounds.pop(0) if max is not None else None
         return ClampTensor.apply(x, lo, hi)

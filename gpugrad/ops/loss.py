@@ -537,11 +537,13 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """0.5 d**2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0: L1."""
+    _check_reduction("smooth_l1_loss", reduction)
     _same_shape("smooth_l1_loss", input, target)
     if beta < 0:
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
-    if beta == 0:
+    if beta == 0:  # torch's l1_loss then, integers included
         return l1_loss(input, target, reduction)
+    _check_not_both_integer("smooth_l1_loss", input, target)
     quadratic, linear, beyond = _quadratic_then_linear(input, target, beta)
     return _reduce("smooth_l1_loss", E.where(beyond, linear, quadratic / beta), reduction)
 
@@ -553,6 +555,9 @@ def huber_loss(
     delta: float = 1.0,
 ) -> Tensor:
     """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_reduction("huber_loss", reduction)
+    if input.array.dtype.kind != "f":  # torch writes the loss in the input's dtype
+        raise TypeError(f"huber_loss: expected a floating point input, got {input.dtype}")
     _same_shape("huber_loss", input, target)
     if delta <= 0:
         raise RuntimeError(
@@ -571,6 +576,11 @@ def kl_div(
     """target (log target - input) per element, input holding log-probabilities (0 where target
     is 0); reduction 'batchmean' divides the sum by the batch size, the KL divergence's own
     definition, 'mean' by the number of elements."""
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(
+            f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
+        )
+    _check_floats("kl_div", input, target)  # torch: integral inputs not supported
     _same_shape("kl_div", input, target)
     if log_target:
         loss = E.exp(target) * (target - input)

@@ -12,7 +12,7 @@ from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import shape as S
-from gpugrad.ops._operands import normalize_dims, promote, same_device
+from gpugrad.ops._operands import normalize_dim, normalize_dims, promote, same_device
 from gpugrad.tensor import Tensor
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -124,9 +124,9 @@ def _reduced_dims(name: str, dim, ndim: int):
 
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over dim (int, tuple or None = all)."""
+    dims = _reduced_dims("mean", dim, x.ndim)
     if x.array.dtype.kind != "f":
         raise RuntimeError(f"mean: expected a floating point tensor, got {x.dtype}")
-    dims = _reduced_dims("mean", dim, x.ndim)
     count = _count(x, dims)
     return sum(x, dims, keepdim) / count
 
@@ -202,7 +202,7 @@ def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
 def _arg(name, x, dim, keepdim, pick):
     if x.array.dtype == np.bool_:
         raise TypeError(f"{name}: does not support bool input")
-    dims = None if dim is None else normalize_dims(name, dim, x.ndim)
+    dims = None if dim is None else (normalize_dim(name, dim, x.ndim),)
     _check_reducible(name, x, dims)
     with device_guard(x.array):
         if dim is None or x.ndim == 0:
@@ -225,7 +225,7 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
         return reduce_all(x)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (E.maximum if name == "max" else E.minimum)(x, dim)
-    d = (normalize_dims(name, dim, x.ndim) or (0,))[0]  # a 0-d tensor takes dim 0 or -1
+    d = normalize_dim(name, dim, x.ndim)
     _check_reducible(name, x, (d,))
     with device_guard(x.array):
         if x.ndim == 0:
@@ -251,8 +251,8 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j][k] = x[i][index[i][j][k]][k] (for dim=1); the gradient scatter-adds back."""
-    d = normalize_dims("gather", dim, x.ndim)[0]
-    if index.ndim != x.ndim:
+    d = normalize_dim("gather", dim, x.ndim)
+    if builtins.max(index.ndim, 1) != builtins.max(x.ndim, 1):  # torch: a 0-d tensor counts as 1-d
         raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim}")
     if index.array.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {index.dtype}")
@@ -265,6 +265,8 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
             raise IndexError(
                 f"gather: index {int(bad[0])} is out of bounds for dimension {d} with size {size}"
             )
+        if index.ndim < x.ndim or x.ndim < index.ndim:  # one of them 0-d, the other 1-d
+            return S.reshape(_gather(S.reshape(x, -1), 0, S.reshape(index, -1)), index.shape)
         return _gather(x, d, index)
 
 
@@ -321,7 +323,7 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
         x = x.to(dtypes.as_dtype(dtype))
     elif x.array.dtype.kind in "biu":
         x = S.cast(x, dtypes.int64)
-    d = normalize_dims("cumsum", dim, x.ndim)[0] if x.ndim else None
+    d = normalize_dim("cumsum", dim, x.ndim)
     if x.ndim == 0:
         return x + 0
     if x.array.dtype.kind != "f":
@@ -403,6 +405,7 @@ class VectorNorm(ArrayFunction):
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector p-norm over dim (all elements by default): p = 'fro' / 2, 1, inf, -inf, 0 or any
     number, with torch's gradients (0 where the norm is 0)."""
+    dims = _reduced_dims("norm", dim, x.ndim)  # the argument types first, as torch
     if dtype is not None:
         x = x.to(dtypes.as_dtype(dtype))
     if x.array.dtype.kind != "f":
@@ -411,7 +414,8 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         p = 2
     if isinstance(p, (str, bool)) or not isinstance(p, (int, float)):
         raise ValueError(f"norm: p must be a number, 'fro' or None, got {p!r}")
-    dims = normalize_dims("norm", dim, x.ndim)
+    if p in (float("inf"), float("-inf")):
+        _check_reducible("norm", x, dims)  # the max / min of nothing
     if p == 1:
         return sum(E.abs(x), dims, keepdim)
     if p == 0:

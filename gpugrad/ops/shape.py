@@ -7,7 +7,7 @@ import numpy as np
 from gpugrad import backend, dtypes
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
-from gpugrad.ops._operands import normalize_dims, same_device
+from gpugrad.ops._operands import check_ints, normalize_dim, normalize_dims, same_device
 from gpugrad.tensor import Tensor
 
 
@@ -262,7 +262,8 @@ def view(x: Tensor, *shape) -> Tensor:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one."""
-    start, end = ((normalize_dims("flatten", d, x.ndim) or (0,))[0] for d in (start_dim, end_dim))
+    check_ints("flatten", start_dim, end_dim)
+    start, end = (normalize_dim("flatten", d, x.ndim) for d in (start_dim, end_dim))
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if x.ndim == 0:
@@ -276,7 +277,7 @@ def permute(x: Tensor, *dims) -> Tensor:
     dims = _shape_arg(dims)
     if len(dims) != x.ndim:
         raise ValueError(f"permute: {dims} names {len(dims)} dimensions, the tensor of shape {tuple(x.shape)} has {x.ndim}")
-    order = tuple((normalize_dims("permute", d, x.ndim) or (0,))[0] for d in dims)
+    order = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
     if len(set(order)) != len(order):
         raise ValueError(f"permute: {dims} repeats a dimension")
     return Permute.apply(x, order)
@@ -284,11 +285,12 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
+    check_ints("transpose", dim0, dim1)
     if x.ndim < 2:  # nothing to swap, once the dims are in range
-        normalize_dims("transpose", dim0, x.ndim), normalize_dims("transpose", dim1, x.ndim)
+        normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
         return x
     dims = list(range(x.ndim))
-    a, b = normalize_dims("transpose", dim0, x.ndim)[0], normalize_dims("transpose", dim1, x.ndim)[0]
+    a, b = normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
 
@@ -302,6 +304,7 @@ def t(x: Tensor) -> Tensor:
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dimension at dim."""
+    check_ints("unsqueeze", dim)
     if not -x.ndim - 1 <= dim <= x.ndim:
         raise IndexError(f"unsqueeze: dimension {dim} out of range for {x.ndim}-d tensor")
     dim = dim % (x.ndim + 1)
@@ -355,12 +358,13 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     from gpugrad.ops._operands import promote
 
+    check_ints("cat", dim)
     for i, t in enumerate(tensors):
         if isinstance(t, Tensor) and t.ndim == 0:
             raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated")
     tensors = promote("cat", *tensors, broadcast=False) if len(tensors) > 1 else tensors
     ref = tensors[0]
-    d = normalize_dims("cat", dim, ref.ndim)[0]
+    d = normalize_dim("cat", dim, ref.ndim)
     for i, other in enumerate(tensors[1:], 1):
         if other.ndim != ref.ndim or any(
             a != b for k, (a, b) in enumerate(zip(ref.shape, other.shape)) if k != d
@@ -377,7 +381,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
-    dim = normalize_dims("stack", dim, tensors[0].ndim + 1)[0]  # a new dim: one more place
+    dim = normalize_dim("stack", dim, tensors[0].ndim + 1)  # a new dim: one more place
     for i, other in enumerate(tensors[1:], 1):
         if other.shape != tensors[0].shape:
             raise ValueError(
@@ -530,16 +534,19 @@ class Roll(ArrayFunction):
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
     """x viewed with other's shape."""
-    return reshape(x, other.shape)
+    return _reshape("view", x, tuple(other.shape))
 
 
 def reshape_as(x: Tensor, other: Tensor) -> Tensor:
     """x reshaped to other's shape."""
-    return reshape(x, other.shape)
+    return _reshape("reshape", x, tuple(other.shape))
 
 
-def _one_dim(name: str, x: Tensor, dim) -> int:
-    return normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+def _one_dim(name: str, x: Tensor, dim, at_least_1d: bool = False) -> int:
+    check_ints(name, dim)
+    if at_least_1d and x.ndim == 0:  # as torch, for the ops that cut a dimension
+        raise ValueError(f"{name}: expects a tensor of at least 1 dimension, got a 0-d one")
+    return normalize_dim(name, dim, x.ndim)
 
 
 def _slice_along(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
@@ -550,8 +557,16 @@ def _slice_along(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces of x along dim: split_size each (the last may be smaller), or the given sizes."""
-    d = _one_dim("split", x, dim)
-    size = x.shape[d] if x.ndim else 1
+    if not isinstance(split_size_or_sections, (int, np.integer, list, tuple)) or (
+        isinstance(split_size_or_sections, (list, tuple))
+        and not all(isinstance(s, (int, np.integer)) for s in split_size_or_sections)
+    ):
+        raise TypeError(
+            f"split: split_size_or_sections must be an int or a list of ints, got "
+            f"{split_size_or_sections!r}"
+        )
+    d = _one_dim("split", x, dim, at_least_1d=True)
+    size = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
         if step < 0 or (step == 0 and size > 0):
@@ -575,22 +590,30 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     """Up to `chunks` pieces of equal size ceil(n / chunks) along dim (the last may be smaller)."""
-    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+    if not isinstance(chunks, (int, np.integer)):
+        raise TypeError(f"chunk: chunks must be an int, got {chunks!r}")
+    check_ints("chunk", dim)
+    if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    d = _one_dim("chunk", x, dim)
-    size = x.shape[d] if x.ndim else 1
+    d = _one_dim("chunk", x, dim, at_least_1d=True)
+    size = x.shape[d]
+    if not size:  # torch: `chunks` empty pieces
+        return tuple(_slice_along(x, d, 0, 0) for _ in range(int(chunks)))
     return split(x, max(-(-size // int(chunks)), 1) if size else 0, d)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     """The slices of x along dim, that dimension removed."""
     d = _one_dim("unbind", x, dim)
+    if x.ndim == 0:
+        raise IndexError(f"unbind: dimension {dim} specified, but the tensor has no dimensions")
     return tuple(squeeze(piece, d) for piece in split(x, 1, d)) if x.shape[d] else ()
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (a view)."""
-    d = _one_dim("narrow", x, dim)
+    check_ints("narrow", dim, start, length)
+    d = _one_dim("narrow", x, dim, at_least_1d=True)
     start = start + x.shape[d] if start < 0 else start
     if not 0 <= start <= x.shape[d] or length < 0 or start + length > x.shape[d]:
         raise IndexError(
@@ -602,8 +625,18 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of x at the 1-D integer `index` along dim; the gradient scatter-adds back."""
     d = _one_dim("index_select", x, dim)
-    if not isinstance(index, Tensor) or index.ndim > 1 or index.array.dtype.kind not in "iu":
+    if not isinstance(index, Tensor) or index.array.dtype.kind not in "iu":
         raise TypeError("index_select: index must be a 1-D integer tensor")
+    if index.ndim > 1:
+        raise IndexError(f"index_select: index must be a vector, got shape {tuple(index.shape)}")
+    size = x.shape[d] if x.ndim else 1
+    if x.ndim == 0 and index.array.size != 1:
+        raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.array.size}")
+    with backend.device_guard(index.array):  # checked here, not as x[...], to name this op
+        if index.array.size and bool(((index.array < 0) | (index.array >= size)).any()):
+            raise IndexError(f"index_select: index out of range for dimension {d} of size {size}")
+    if x.ndim == 0:
+        return x
     items = [slice(None)] * x.ndim
     items[d] = reshape(index, -1)
     return getitem(x, tuple(items))
@@ -611,15 +644,18 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def repeat(x: Tensor, *sizes) -> Tensor:
     """x tiled sizes[i] times along each dimension (len(sizes) >= x.ndim), as torch's repeat."""
-    sizes = _shape_arg(sizes)
+    return _repeat("repeat", x, _shape_arg(sizes))
+
+
+def _repeat(name: str, x: Tensor, sizes: tuple) -> Tensor:
     if len(sizes) < x.ndim:
         raise RuntimeError(
-            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
-            "of tensor"
+            f"{name}: Number of dimensions of repeat dims can not be smaller than number of "
+            "dimensions of tensor"
         )
-    if any(s < 0 for s in sizes):
-        raise RuntimeError(f"repeat: repeats can not be negative, got {list(sizes)}")
     shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    if any(r * s < 0 for r, s in zip(sizes, shape)):  # torch checks the result's sizes
+        raise RuntimeError(f"{name}: repeats can not be negative, got {list(sizes)}")
     # (s0, s1, ...) -> (1, s0, 1, s1, ...) -> (r0, s0, r1, s1, ...) -> (r0 s0, r1 s1, ...)
     interleaved = tuple(v for s in shape for v in (1, s))
     expanded = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
@@ -630,7 +666,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 def tile(x: Tensor, dims) -> Tensor:
     """x repeated dims[i] times along each dimension; missing leading dims count as 1."""
     dims = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else tuple(dims))
-    return repeat(x, *((1,) * (x.ndim - len(dims)) + dims))
+    return _repeat("tile", x, (1,) * (x.ndim - len(dims)) + dims)
 
 
 def flip(x: Tensor, *dims) -> Tensor:
@@ -641,7 +677,12 @@ def flip(x: Tensor, *dims) -> Tensor:
 
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
     """x shifted circularly; with dims None, over the flattened tensor (shape kept)."""
-    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else shifts
+    if not isinstance(shifts, (tuple, list)) or not all(isinstance(s, (int, np.integer)) for s in shifts):
+        raise TypeError(f"roll: shifts must be an int or a tuple of ints, got {shifts!r}")
+    if not shifts:
+        raise RuntimeError("roll: shifts required")
+    shifts = tuple(int(s) for s in shifts)
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(
@@ -653,11 +694,15 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
         raise RuntimeError(
             f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}"
         )
-    dims = tuple(normalize_dims("roll", d, x.ndim)[0] for d in dims)
+    check_ints("roll", *dims)
+    if x.ndim == 0:
+        raise IndexError(f"roll: dims {dims} given, but the tensor has no dimensions")
+    dims = tuple(normalize_dim("roll", d, x.ndim) for d in dims)
     return Roll.apply(x, shifts, dims)
 
 
 def _triangle(name: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    _check_diagonal(name, diagonal)
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
     rows, cols = x.shape[-2:]
@@ -683,6 +728,11 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle("triu", x, diagonal, lower=False)
 
 
+def _check_diagonal(name: str, diagonal) -> None:
+    if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+        raise TypeError(f"{name}: diagonal must be an int, got {diagonal!r}")
+
+
 def _diagonal_positions(n_rows: int, n_cols: int, diagonal: int):
     start_row, start_col = max(-diagonal, 0), max(diagonal, 0)
     length = max(min(n_rows - start_row, n_cols - start_col), 0)
@@ -691,6 +741,7 @@ def _diagonal_positions(n_rows: int, n_cols: int, diagonal: int):
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """1-D x: a square matrix with x on the given diagonal; 2-D x: that diagonal as 1-D."""
+    _check_diagonal("diag", diagonal)
     if x.ndim == 2:
         rows, cols = _diagonal_positions(*x.shape, diagonal)
         return getitem(x, (rows, cols))
@@ -704,12 +755,21 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     """x with value (a number or a 0-d tensor) where the bool mask is True (broadcasting)."""
+    if not isinstance(value, (Tensor, bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {value!r}")
     if not isinstance(mask, Tensor) or mask.array.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(
             f"masked_fill_ only supports boolean masks, but got mask with dtype {got}"
         )
     same_device("masked_fill", x, mask)
+    try:
+        np.broadcast_shapes(tuple(x.shape), tuple(mask.shape))
+    except ValueError:
+        raise ValueError(
+            f"masked_fill: a mask of shape {tuple(mask.shape)} does not broadcast with the tensor's "
+            f"shape {tuple(x.shape)}"
+        ) from None
     from gpugrad.ops._operands import constant
     from gpugrad.ops.elementwise import where
 
