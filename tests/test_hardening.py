@@ -190,18 +190,6 @@ def test_4_output_folder_not_writable(flag, capsys, no_training):
     assert "can't write" in _exits_2([flag, "/sys/model.png"], capsys)
 
 
-def test_4_grad_report_without_matplotlib(monkeypatch, capsys, no_training):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "matplotlib" else real(name, *a),
-    )
-    assert "--grad-report needs matplotlib" in _exits_2(["--grad-report"], capsys)
-
-
 def test_4_plot_format_matplotlib_cannot_write(tmp_path, capsys, no_training):
     assert "--plot" in _exits_2(["--plot", str(tmp_path / "curves.xyz")], capsys)
 
@@ -978,7 +966,10 @@ def test_fuzz_gelu_of_a_0d_tensor_on_the_cpu(approximate):
         ("prelu", lambda m, x, i: m.nn.functional.prelu(x, m.ones(1, 1))),
         ("layer_norm", lambda m, x, i: m.nn.functional.layer_norm(i, [2])),
         ("layer_norm", lambda m, x, i: m.nn.functional.layer_norm(x, [4])),
-        ("batch_norm", lambda m, x, i: m.nn.functional.batch_norm(x[:1], None, None, training=True)),
+        (
+            "batch_norm",
+            lambda m, x, i: m.nn.functional.batch_norm(x[:1], None, None, training=True),
+        ),
         ("batch_norm", lambda m, x, i: m.nn.functional.batch_norm(i.reshape(1, 2, 1), None, None)),
         ("normalize", lambda m, x, i: m.nn.functional.normalize(x, dim=2)),
         ("normalize", lambda m, x, i: m.nn.functional.normalize(i, dim=0)),
