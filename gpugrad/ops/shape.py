@@ -632,9 +632,11 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     size = x.shape[d] if x.ndim else 1
     if x.ndim == 0 and index.array.size != 1:
         raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.array.size}")
-    with backend.device_guard(index.array):  # checked here, not as x[...], to name this op
-        if index.array.size and bool(((index.array < 0) | (index.array >= size)).any()):
-            raise IndexError(f"index_select: index out of range for dimension {d} of size {size}")
+    # checked here on the CPU, to name this op; on a GPU x[...] below checks it (on the host),
+    # except for a 0-d x, which takes no x[...]
+    array = np.asarray(index) if x.ndim == 0 else index.array
+    if isinstance(array, np.ndarray) and array.size and ((array < 0) | (array >= size)).any():
+        raise IndexError(f"index_select: index out of range for dimension {d} of size {size}")
     if x.ndim == 0:
         return x
     items = [slice(None)] * x.ndim
