@@ -31,10 +31,16 @@ def generator() -> np.random.Generator:
 
 def _infer_np_dtype(array: np.ndarray, data) -> np.dtype:
     kind = array.dtype.kind
+    typed = isinstance(data, (np.ndarray, np.generic))  # NumPy's own types keep their dtype
     if kind == "f":
-        return dtypes.DEFAULT_FLOAT.np if not isinstance(data, np.ndarray) else array.dtype
+        return dtypes.DEFAULT_FLOAT.np if not typed else array.dtype
     if kind in "iu":
-        if isinstance(data, np.ndarray):
+        if typed:
+            if array.dtype not in dtypes._BY_NP:
+                raise TypeError(
+                    f"tensor: unsupported dtype {array.dtype} (gpugrad has uint8, int8 to int64, "
+                    "bool and floats); pass dtype= to convert"
+                )
             return array.dtype
         return np.dtype(np.int64)
     if kind == "b":

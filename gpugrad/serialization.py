@@ -19,9 +19,14 @@ A NODE is a JSON object with a "type":
 * ``{"type": "int" | "str" | "bool", "value": ...}``, ``{"type": "float", "value": "0x1.8p+1"}``
   (float.hex, exact, covers inf and nan) and ``{"type": "none"}``.
 
-Saving writes a temporary file in the target's directory, flushes and fsyncs it, then
-os.replace()s it over the target: a crash leaves either the old file or the new one, never a
-mix, and no temporary file behind. Loading opens the archive with allow_pickle=False (loading
+Containers nest at most MAX_DEPTH deep, and a structure that contains itself is refused.
+
+Saving writes a temporary file ``.NAME.PID.XXXXXXXX.tmp`` in the target's directory, flushes
+and fsyncs it, then os.replace()s it over the target: a crash leaves either the old file or the
+new one, never a mix. An exception or a SIGTERM / SIGHUP (whose action is the default one:
+terminate) removes the temporary before the process goes on or ends; a SIGKILL can't be
+caught, so each save first removes the temporaries that dead processes left for its target.
+Loading opens the archive with allow_pickle=False (loading
 never runs code), checks the manifest, every entry's dtype and shape, and builds the result
 only after every array was read, so a bad file raises ValueError naming the path and
 returns nothing half-loaded.
@@ -29,16 +34,21 @@ returns nothing half-loaded.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import os
+import re
+import signal
 import tempfile
+import threading
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-from gpugrad import backend
+from gpugrad import backend, dtypes
 from gpugrad.tensor import Tensor
 
 __all__ = ["FORMAT", "VERSION", "load", "save"]
@@ -46,6 +56,7 @@ __all__ = ["FORMAT", "VERSION", "load", "save"]
 FORMAT = "gpugrad"
 VERSION = 1
 MANIFEST = "__gpugrad__"
+MAX_DEPTH = 100  # nested containers; state dicts use 2 to 4
 
 
 # ---- saving --------------------------------------------------------------------------------
@@ -56,6 +67,7 @@ class _Writer:
         self.arrays: list[tuple[str, np.ndarray]] = []
         self.entry_of: dict[int, str] = {}
         self._keep_alive: list = []  # ids are only unique while the objects live
+        self._open: dict[int, str] = {}  # containers being written (id -> where): a cycle test
 
     def _entry(self, obj, array) -> str:
         if id(obj) not in self.entry_of:
@@ -106,6 +118,30 @@ class _Writer:
             return {"type": "float", "value": float(obj).hex()}
         if isinstance(obj, str):
             return {"type": "str", "value": obj}
+        if isinstance(obj, (dict, list, tuple)):
+            if id(obj) in self._open:
+                raise ValueError(
+                    f"gg.save: {where} refers back to {self._open[id(obj)]}, which contains "
+                    "it: a structure that contains itself can't be saved"
+                )
+            if len(self._open) >= MAX_DEPTH:
+                raise ValueError(
+                    f"gg.save: {where[:80]}... is nested more than {MAX_DEPTH} containers deep"
+                )
+            self._open[id(obj)] = where
+            try:
+                return self._container(obj, where)
+            finally:
+                del self._open[id(obj)]
+        hint = ""
+        if hasattr(obj, "state_dict"):
+            hint = " (save its .state_dict() instead)"
+        raise TypeError(
+            f"gg.save: can't save {type(obj).__name__} at {where}{hint}; supported: tensors, NumPy "
+            "arrays, dict/list/tuple, int, float, str, bool, None"
+        )
+
+    def _container(self, obj, where: str) -> dict:
         if isinstance(obj, dict):
             items = []
             for key, value in obj.items():
@@ -120,18 +156,10 @@ class _Writer:
                 "type": "ordereddict" if isinstance(obj, OrderedDict) else "dict",
                 "items": items,
             }
-        if isinstance(obj, (list, tuple)):
-            return {
-                "type": "tuple" if isinstance(obj, tuple) else "list",
-                "items": [self.node(value, f"{where}[{i}]") for i, value in enumerate(obj)],
-            }
-        hint = ""
-        if hasattr(obj, "state_dict"):
-            hint = " (save its .state_dict() instead)"
-        raise TypeError(
-            f"gg.save: can't save {type(obj).__name__} at {where}{hint}; supported: tensors, NumPy "
-            "arrays, dict/list/tuple, int, float, str, bool, None"
-        )
+        return {
+            "type": "tuple" if isinstance(obj, tuple) else "list",
+            "items": [self.node(value, f"{where}[{i}]") for i, value in enumerate(obj)],
+        }
 
 
 def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
@@ -157,23 +185,100 @@ def save(obj, f) -> None:
         _write_archive(f, manifest, writer.arrays)
         return
     path = os.fspath(f)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"gg.save: {path!r} is a directory")
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _write_archive(out, manifest, writer.arrays)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    prefix = f".{os.path.basename(path)}."
+    _remove_stale_temporaries(directory, prefix)
+    with _unwind_on_termination():
         try:
-            os.unlink(tmp)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=directory
+            )
         except FileNotFoundError:
-            pass
-        raise
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"gg.save: can't write {path!r}: the folder {directory!r} does not exist",
+            ) from None
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"gg.save: can't write {path!r}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _write_archive(out, manifest, writer.arrays)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
     _fsync_directory(directory)
+
+
+_TEMPORARY = re.compile(r"(\d+)\.[a-z0-9_]{8}\.tmp")  # PID.XXXXXXXX.tmp, after the prefix
+
+
+def _remove_stale_temporaries(directory: str, prefix: str) -> None:
+    """Delete what earlier saves to this target left when they were killed (SIGKILL, power
+    loss): temporaries whose writing process no longer runs. A live writer's is left alone."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY.fullmatch(name[len(prefix) :])
+        if match and not _running(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+class _Terminated(BaseException):
+    """Raised by a termination signal inside gg.save, so that the temporary is removed."""
+
+
+@contextlib.contextmanager
+def _unwind_on_termination():
+    """While gg.save writes, a SIGTERM / SIGHUP whose action is the default one (terminate at
+    once) unwinds the save instead; then the default action runs, so the process still ends
+    by that signal. Handlers the program installed itself, and threads other than the main
+    one (where signals can't be handled), are left as they are."""
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+
+    def terminate(signum, frame):
+        raise _Terminated(signum)
+
+    try:
+        if threading.current_thread() is threading.main_thread():
+            for signum in wanted:
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    previous[signum] = signal.signal(signum, terminate)
+        yield
+    except _Terminated as stop:
+        for signum in previous:
+            signal.signal(signum, signal.SIG_DFL)
+        previous.clear()
+        signal.raise_signal(stop.args[0])
+        raise  # only if the signal was blocked
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -211,12 +316,21 @@ class _Reader:
                 f"entry {name!r} holds {array.dtype.name} {list(array.shape)}, the manifest says "
                 f"{node.get('dtype')} {node.get('shape')}"
             )
+        supported = (
+            array.dtype in dtypes._BY_NP if node["type"] == "tensor" else array.dtype.kind in "biuf"
+        )
+        if not supported:
+            raise self.fail(
+                f"entry {name!r} has dtype {array.dtype.name}, which gg.save never writes"
+            )
         return array
 
-    def build(self, node):
+    def build(self, node, depth: int = 0):
         if not isinstance(node, dict) or "type" not in node:
             raise self.fail(f"malformed manifest node {str(node)[:80]!r}")
         kind = node["type"]
+        if kind in ("dict", "ordereddict", "list", "tuple") and depth >= MAX_DEPTH:
+            raise self.fail(f"containers are nested more than {MAX_DEPTH} deep")
         if kind in ("tensor", "ndarray"):
             return self.tensor(node) if kind == "tensor" else self.array(node)
         if kind == "none":
@@ -241,10 +355,10 @@ class _Reader:
                     or not isinstance(item[0], (str, int))
                 ):
                     raise self.fail(f"bad dict item {str(item)[:80]!r}")
-                out[item[0]] = self.build(item[1])
+                out[item[0]] = self.build(item[1], depth + 1)
             return out
         if kind in ("list", "tuple"):
-            values = [self.build(item) for item in self.items(node)]
+            values = [self.build(item, depth + 1) for item in self.items(node)]
             return tuple(values) if kind == "tuple" else values
         raise self.fail(f"unknown node type {kind!r}")
 
@@ -293,6 +407,15 @@ def _read_archive(f, where: str) -> tuple[dict, dict]:
     def bad(message: str) -> ValueError:
         return ValueError(f"gg.load: {where} is not a valid gpugrad file: {message}")
 
+    head = _first_bytes(f, 6)
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip entry, or an empty zip
+        if head.startswith(b"\x93NUMPY"):
+            raise bad("it is a single .npy array, not a gpugrad archive")
+        if head[:1] == b"\x80":  # pickle's protocol opcode (torch.save's legacy format)
+            raise bad(
+                "it looks like a pickle; gpugrad never loads pickles (its files come from gg.save)"
+            )
+        raise bad("not a zip archive (gpugrad files are zip archives written by gg.save)")
     try:
         npz = np.load(f, allow_pickle=False)
     except (zipfile.BadZipFile, EOFError) as exc:
@@ -328,6 +451,10 @@ def _read_archive(f, where: str) -> tuple[dict, dict]:
         manifest = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad(f"the manifest is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise bad(
+            f"the manifest is nested too deeply (gg.save writes at most {MAX_DEPTH})"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "tree" not in manifest:
         raise bad("the manifest does not describe a gpugrad file")
     version = manifest.get("version")
@@ -337,6 +464,16 @@ def _read_archive(f, where: str) -> tuple[dict, dict]:
             f"gpugrad reads ({VERSION}); upgrade gpugrad"
         )
     return manifest, arrays
+
+
+def _first_bytes(f, n: int) -> bytes:
+    if isinstance(f, (str, bytes)):
+        with open(f, "rb") as file:
+            return file.read(n)
+    start = f.tell()
+    head = f.read(n)
+    f.seek(start)
+    return head
 
 
 def load(f, map_location=None, weights_only: bool | None = None):

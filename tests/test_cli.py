@@ -173,7 +173,8 @@ def test_device_cuda_without_gpu_says_why(capsys):
     assert gg.backend.cuda_unavailable_reason() in err
 
 
-def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("flag", ["--plot", "--grad-report"])
+def test_plot_without_matplotlib_is_a_clear_error(flag, monkeypatch, capsys, tmp_path):
     import importlib.util
 
     real = importlib.util.find_spec
@@ -182,9 +183,10 @@ def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, capsys, tmp_path)
         "find_spec",
         lambda name, *a: None if name == "matplotlib" else real(name, *a),
     )
+    monkeypatch.setattr(gg.nn, "MLP", None)  # no training before the error (issue 15)
     with pytest.raises(SystemExit) as info:
-        main(["train", "--plot", str(tmp_path / "x.png")])
-    assert info.value.code == 2 and "needs matplotlib" in capsys.readouterr().err
+        main(["train", flag, str(tmp_path / "x.png")])
+    assert info.value.code == 2 and f"{flag} needs matplotlib" in capsys.readouterr().err
 
 
 def test_no_command_and_help(capsys):

@@ -334,6 +334,11 @@ def _wrap_output(ctx, out, args):
         return Tensor._make(out.array, vbox=out._vbox) if any(out is a for a in args) else out
     if out is None:
         return None
+    if not hasattr(out, "dtype"):  # torch passes such outputs through untracked; we refuse them
+        raise TypeError(
+            f"{ctx.fn.__name__}.forward returned {type(out).__name__}; it must return Tensors "
+            "(or None), one or a tuple"
+        )
     if isinstance(out, np.generic):
         # NumPy turns 0-d results into scalars; a tensor always holds an array, and what
         # forward saved must still be recognised as this output

@@ -110,11 +110,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
     """Check reverse-mode (and optionally forward-mode) derivatives of fn against finite differences."""
     inputs = _as_tuple(inputs)
     diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    for i in diff_idx:
-        if inputs[i].array.dtype != np.float64:
-            import warnings
+    coarse = [i for i in diff_idx if inputs[i].array.dtype != np.float64]
+    for i in coarse:
+        import warnings
 
-            warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}, not float64: expect false failures", stacklevel=2)
+        warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}, not float64: expect false failures", stacklevel=2)
     try:
         numeric = {i: _numerical(fn, inputs, i, eps) for i in diff_idx}
         if check_backward_ad:
@@ -126,10 +126,16 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
             for i in diff_idx:
                 for o, col in enumerate(_forward_mode(fn, inputs, i)):
                     _compare("forward (jvp)", i, o, col, numeric[i][o], atol, rtol, inputs[i].shape)
-    except GradcheckError:
-        if raise_exception:
-            raise
-        return False
+    except GradcheckError as exc:
+        if not raise_exception:
+            return False
+        if coarse:
+            names = ", ".join(f"input {i} is {inputs[i].dtype}" for i in coarse)
+            raise GradcheckError(
+                f"{exc}\n({names}, not float64: finite differences in low precision are often "
+                "too inexact for these tolerances; check in float64)"
+            ) from None
+        raise
     return True
 
 

@@ -7,10 +7,7 @@ class Device:
 
     def __init__(self, type: str, index: int | None = None):
         if isinstance(type, str) and ":" in type and index is None:  # gg.device("cuda:1")
-            type, _, text = type.partition(":")
-            if type != "cuda" or not text.isdigit():
-                raise ValueError(f"bad device string {type + ':' + text!r}: expected 'cuda:N'")
-            index = int(text)
+            type, index = _parse(type)
         if type not in ("cpu", "cuda"):
             raise ValueError(f"unknown device type {type!r}: expected 'cpu' or 'cuda[:N]'")
         self.type = type
@@ -41,14 +38,16 @@ def as_device(device) -> Device:
     if isinstance(device, Device):
         return device
     if isinstance(device, str):
-        kind, _, index = device.partition(":")
-        if kind == "cpu" and not index:
-            return _CPU
-        if kind == "cuda":
-            if index and not index.isdigit():
-                raise ValueError(f"bad device string {device!r}: expected 'cuda:N'")
-            return Device("cuda", int(index) if index else 0)
-        raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+        kind, index = _parse(device)
+        return _CPU if kind == "cpu" else Device("cuda", 0 if index is None else index)
     if hasattr(device, "type") and hasattr(device, "index"):  # e.g. a torch.device
         return Device(device.type, device.index)
     raise TypeError(f"device must be a string like 'cpu' or 'cuda:0', got {type(device).__name__}")
+
+
+def _parse(text: str) -> tuple[str, int | None]:
+    """'cpu' | 'cpu:N' (torch's spelling of the one CPU: N is ignored) | 'cuda' | 'cuda:N'."""
+    kind, colon, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (colon and not (index.isascii() and index.isdigit())):
+        raise ValueError(f"bad device string {text!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+    return kind, int(index) if colon else None

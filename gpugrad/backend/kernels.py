@@ -370,6 +370,8 @@ def take_bad_target(flag):
 
 def flag_bad_targets(target, classes: int, ignore_index: int, flag):
     """Store in flag any target out of [0, classes) that is not ignore_index (no host read)."""
+    if target.size == 0:
+        return
     xp = xp_of(target)
     bad = (target != ignore_index) & ((target < 0) | (target >= classes))
     flag[...] = xp.where(bad.any(), xp.where(bad, target, NO_BAD_TARGET).max(), flag)
@@ -562,7 +564,7 @@ def scatter_add(out, index, values):
 
 
 def erf(x):
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):  # NumPy makes 0-d results scalars
         from scipy import special
 
         return special.erf(x).astype(x.dtype, copy=False)

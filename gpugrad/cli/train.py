@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import itertools
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -226,19 +228,78 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> gg.Devi
         parser.error(
             f"--momentum applies to --optimizer sgd only (got --optimizer {args.optimizer})"
         )
-    for flag, path in (("--save", args.save), ("--plot", args.plot)):
-        if path is not None:
-            directory = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(directory):
-                parser.error(f"{flag} {path}: directory {directory} does not exist")
+    args.save = _output_path(parser, "--save", args.save)
+    args.plot = _output_path(parser, "--plot", args.plot, image=True)
+    args.grad_report = _output_path(parser, "--grad-report", args.grad_report, image=True)
     if getattr(args, "capture", False) and (args.distributed or args.grad_report is not None):
         parser.error("--capture records the step once: it does not combine with --distributed "
                      "or --grad-report, which work between the steps' ops")
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     if args.device == "auto":
         return gg.device("cuda" if gg.cuda.is_available() else "cpu")
     return gg.device(args.device)
+
+
+def _output_path(parser, flag: str, path: str | None, image: bool = False) -> str | None:
+    """The file a flag will write, checked now rather than after training: a writable folder,
+    not a directory; an image in a format matplotlib writes (PNG when the name has no suffix:
+    '.png' is added, as matplotlib would, so the file we report is the one written)."""
+    if path is None:
+        return None
+    if not path:
+        parser.error(f"{flag}: empty path")
+    if os.path.isdir(path):
+        parser.error(f"{flag} {path}: is a directory; give a file name")
+    if image:
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error(
+                f"{flag} needs matplotlib, which is not installed (pip install matplotlib)"
+            )
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        suffix = os.path.splitext(path)[1][1:].lower()
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if not suffix:
+            path += ".png"
+        elif suffix not in formats:
+            known = ", ".join(sorted(formats))
+            parser.error(f"{flag} {path}: matplotlib can't write .{suffix} files ({known})")
+        if os.path.isdir(path):  # 'x' was a file name, 'x.png' a folder
+            parser.error(f"{flag} {path}: is a directory; give a file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        parser.error(f"{flag} {path}: directory {directory} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        parser.error(f"{flag} {path}: can't write in {directory} ({exc.strerror})")
+    return path
+
+
+def _check_memory(parser, args, sizes: list[int], device: gg.Device) -> None:
+    """A clear argument error, instead of a MemoryError (or the OOM killer), for hidden layers
+    too wide for this machine: weights, gradients and two optimizer buffers, 4 bytes each."""
+    params = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    needed = params * 4 * 4
+    available = _memory_bytes(device)
+    if available is not None and needed > available:
+        parser.error(
+            f"--hidden {','.join(map(str, args.hidden))}: the MLP {'-'.join(map(str, sizes))} has "
+            f"{params:,} parameters, about {needed / 2**30:,.1f} GiB for weights, gradients and "
+            f"optimizer state: more than the {available / 2**30:,.1f} GiB memory of {device}"
+        )
+
+
+def _memory_bytes(device: gg.Device) -> int | None:
+    """Total memory of the device (None when unknown)."""
+    try:
+        if device.type == "cuda":
+            from gpugrad.backend import cupy_backend
+
+            return int(cupy_backend.module().cuda.Device(device.index).mem_info[1])
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return None
 
 
 # ---- training ------------------------------------------------------------------------------
@@ -483,7 +544,11 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainRes
     except ValueError as exc:
         parser.error(str(exc))
     sizes = [data.X_train.shape[1], *args.hidden, data.classes]
-    model = gg.nn.MLP(sizes, activation=args.activation, device=device)
+    _check_memory(parser, args, sizes, device)
+    try:
+        model = gg.nn.MLP(sizes, activation=args.activation, device=device)
+    except MemoryError:
+        parser.error(f"--hidden {','.join(map(str, args.hidden))}: out of memory building the MLP")
     shards = getattr(args, "shards", None)  # set by --distributed
     if shards is not None:
         from gpugrad.cli import distributed

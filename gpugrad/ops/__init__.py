@@ -40,6 +40,7 @@ def _inplace(name, fn):
     """x.op_(...): writes the result into x's own buffer and bumps its version."""
 
     def method(self, *args, **kwargs):
+        shape.check_writable(name, self)
         if mode.state.grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
                 f"a leaf Variable that requires grad is being used in an in-place operation ({name}); "
@@ -101,7 +102,8 @@ def _assign(dst, src):
     dst[...] = src
 
 
-def _fill(self, value):
+def _fill(self, value, name="fill_"):
+    shape.check_writable(name, self)
     with mode.no_grad(), _backend.device_guard(self.array):
         replay.op(_assign, self.array, value)
     self._bump_version()
@@ -116,6 +118,7 @@ def _sample(draw, dst, device):
 
 
 def _normal(self, mean=0.0, std=1.0):
+    shape.check_writable("normal_", self)  # before the generator moves on
     with _backend.device_guard(self.array):
         replay.op(_sample, lambda g, shape: g.normal(mean, std, size=shape), self.array, self.device)
     self._bump_version()
@@ -123,6 +126,7 @@ def _normal(self, mean=0.0, std=1.0):
 
 
 def _uniform(self, a=0.0, b=1.0):
+    shape.check_writable("uniform_", self)
     with _backend.device_guard(self.array):
         replay.op(_sample, lambda g, shape: g.uniform(a, b, size=shape), self.array, self.device)
     self._bump_version()
@@ -130,6 +134,7 @@ def _uniform(self, a=0.0, b=1.0):
 
 
 def _copy(self, src):
+    shape.check_writable("copy_", self)
     src_array = src.array if isinstance(src, Tensor) else src
     if not isinstance(src_array, (int, float)):
         src_array = _backend.to_device(src_array, self.device)
@@ -160,7 +165,7 @@ _METHODS = {
     "div_": _inplace("div_", div), "clamp_": _inplace("clamp_", clamp), "pow_": _inplace("pow_", pow),
     "relu_": _inplace("relu_", relu), "sigmoid_": _inplace("sigmoid_", sigmoid), "tanh_": _inplace("tanh_", tanh),
     "exp_": _inplace("exp_", exp), "neg_": _inplace("neg_", neg),
-    "zero_": lambda self: _fill(self, 0), "fill_": _fill, "normal_": _normal, "uniform_": _uniform,
+    "zero_": lambda self: _fill(self, 0, "zero_"), "fill_": _fill, "normal_": _normal, "uniform_": _uniform,
     "copy_": _copy,
     "add": add, "sub": sub, "mul": mul, "div": div, "neg": neg, "pow": pow, "exp": exp, "log": log,
     "log1p": log1p, "sqrt": sqrt, "rsqrt": rsqrt, "abs": abs, "sin": sin, "cos": cos, "tanh": tanh,

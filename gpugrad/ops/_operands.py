@@ -110,7 +110,12 @@ def normalize_dims(name: str, dim, ndim: int) -> tuple | None:
     """dim as a sorted tuple of non-negative axes (None means all)."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if isinstance(dim, (int, np.integer)):
+        dims = (dim,)
+    elif isinstance(dim, (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in dim):
+        dims = tuple(dim)
+    else:
+        raise TypeError(f"{name}: dim must be an int or a tuple of ints, got {dim!r}")
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):
@@ -121,3 +126,16 @@ def normalize_dims(name: str, dim, ndim: int) -> tuple | None:
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: dimension repeated in {dims}")
     return tuple(sorted(out)) if ndim > 0 else ()
+
+
+def normalize_dim(name: str, dim, ndim: int) -> int:
+    """One dim, an int in range, made non-negative (a 0-d tensor takes 0 and -1)."""
+    check_ints(name, dim)
+    return (normalize_dims(name, dim, ndim) or (0,))[0]
+
+
+def check_ints(name: str, *dims) -> None:
+    """TypeError unless every dim is an int (checked for all before any range, as torch)."""
+    for dim in dims:
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{name}: dim must be an int, got {dim!r}")

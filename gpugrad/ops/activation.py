@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gpugrad import replay
 from gpugrad.autograd.function import ArrayFunction
-from gpugrad.backend import kernels, xp_of
+from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops._operands import promote
 from gpugrad.tensor import Tensor
@@ -228,6 +230,22 @@ def _floating(name, x):
     return x
 
 
+def _float_only(name, x):
+    """torch's nn activations have no kernel for integer or bool tensors (sigmoid, tanh and
+    the math functions promote them instead)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point tensor, got {x.dtype}")
+    return x
+
+
+def _number(name, what, value):
+    if not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}: {what} must be a number, got {value!r}")
+    return value
+
+
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + e**-x), numerically stable."""
     return Sigmoid.apply(_floating("sigmoid", x))
@@ -240,14 +258,16 @@ def tanh(x: Tensor) -> Tensor:
 
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (swish), fused."""
-    return Silu.apply(_floating("silu", x))
+    return Silu.apply(_float_only("silu", x))
 
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0) as torch: NaN stays NaN, -0.0 stays -0.0; saves a bit-packed mask for backward."""
+    if x.array.dtype.kind == "b":
+        raise TypeError("relu: bool tensors are not supported (as in torch)")
     if x.array.dtype.kind == "f":
         return Relu.apply(x)
-    return Tensor._make(replay.op(_int_relu, x.array))
+    return Tensor._result(replay.op(_int_relu, x.array))
 
 
 def _int_relu(array):
@@ -256,29 +276,40 @@ def _int_relu(array):
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    return E.where(x > 0, x, x * negative_slope)
+    x = _float_only("leaky_relu", x)
+    return E.where(x > 0, x, x * _number("leaky_relu", "negative_slope", negative_slope))
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) (approximate='tanh': the tanh formula)."""
+    x = _float_only("gelu", x)
     if approximate == "tanh":
         inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
         return 0.5 * x * (1 + tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(_floating("gelu", x))
+    return Gelu.apply(x)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e**(beta x)) / beta, linear where beta x > threshold; gradient sigmoid(beta x)."""
-    return Softplus.apply(_floating("softplus", x), beta, threshold)
+    x = _float_only("softplus", x)
+    return Softplus.apply(x, _number("softplus", "beta", beta), _number("softplus", "threshold", threshold))
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """x - logsumexp(x, dim): log-probabilities, stable."""
-    from gpugrad.ops import reduce as R
+    return _log_softmax("log_softmax", x, dim)
 
-    x = _floating("log_softmax", x)
+
+def _log_softmax(name, x, dim):
+    from gpugrad.ops import reduce as R
+    from gpugrad.ops._operands import normalize_dims
+
+    x = _float_only(name, x)
+    if dim is None:  # torch guesses one, with a deprecation warning
+        raise TypeError(f"{name}: dim must be given")
+    normalize_dims(name, dim, x.ndim)  # an IndexError naming this op, not amax
     if x.array.size == 0:
         return x - R.logsumexp(x, dim, keepdim=True)
     # torch's formula, x - max - log(sum(exp(x - max))): unlike logsumexp, which treats an
@@ -289,7 +320,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x), dim), stable."""
-    return E.exp(log_softmax(x, dim))
+    return E.exp(_log_softmax("softmax", x, dim))
 
 
 # ---- more activations --------------------------------------------------------------------------
@@ -412,12 +443,12 @@ class PreluBackward(ArrayFunction):
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha (e**x - 1)."""
-    return Elu.apply(_floating("elu", x), alpha)
+    return Elu.apply(_float_only("elu", x), _number("elu", "alpha", alpha))
 
 
 def mish(x: Tensor, inplace: bool = False) -> Tensor:
     """x tanh(softplus(x))."""
-    x = _floating("mish", x)
+    x = _float_only("mish", x)
     return x * tanh(softplus(x))
 
 
@@ -425,32 +456,43 @@ def hardtanh(
     x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
     """clamp(x, min_val, max_val); the gradient passes only strictly inside, as torch's."""
-    x = _floating("hardtanh", x)
+    _number("hardtanh", "min_val", min_val), _number("hardtanh", "max_val", max_val)
+    if x.array.dtype.kind == "b":
+        raise TypeError("hardtanh: bool tensors are not supported (as in torch)")
     if min_val > max_val:
         raise ValueError(
             f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})"
         )
+    if x.array.dtype.kind != "f":  # as torch: an integer result, the bounds truncated to ints
+        with device_guard(x.array):
+            return Tensor._result(xp_of(x.array).clip(x.array, int(min_val), int(max_val)))
     inside = (x > min_val) & (x < max_val)
     return E.where(inside, x, E.clamp(x.detach(), min_val, max_val))
 
 
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6)."""
+    if x.array.dtype.kind == "b":
+        raise TypeError("relu6: bool tensors are not supported (as in torch)")
     return hardtanh(x, 0.0, 6.0)
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
-    """x if x > 0 else weight * x; n > 1 weights scale channel dim 1 (dim 0 of a 1-D x)."""
+    """x if x > 0 else weight * x; n > 1 weights scale channel dim 1 (a 1-d x has one)."""
     if not isinstance(weight, Tensor):
         raise TypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__}")
-    x, weight = promote("prelu", _floating("prelu", x), weight, broadcast=False)
+    x = _float_only("prelu", x)
+    if weight.array.dtype != x.array.dtype:  # torch does not promote here
+        raise TypeError(f"prelu: weight has dtype {weight.dtype} but input has {x.dtype}")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: weight must be a scalar or 1-D, got shape {tuple(weight.shape)}")
     n = weight.numel()
     if n != 1:
-        channel = 1 if x.ndim >= 2 else 0
-        if weight.ndim != 1 or x.ndim == 0 or x.shape[channel] != n:
+        channel = 1  # torch: a 0-d or 1-d input has one channel
+        if weight.ndim != 1 or x.ndim < 2 or x.shape[channel] != n:
             raise RuntimeError(
                 f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
-                f"numbers = {n} and channel size = {x.shape[channel] if x.ndim else 1}."
+                f"numbers = {n} and channel size = {x.shape[channel] if x.ndim >= 2 else 1}."
             )
         shape = [1] * x.ndim
         shape[channel] = n
@@ -463,4 +505,4 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
 def logsigmoid(x: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), stable."""
     # 0.0 - ...: log sigmoid(inf) is +0.0, as torch's
-    return 0.0 - Softplus.apply(-_floating("logsigmoid", x), 1.0, float("inf"))
+    return 0.0 - Softplus.apply(-_float_only("logsigmoid", x), 1.0, float("inf"))

@@ -7,7 +7,7 @@ import operator
 
 import numpy as np
 
-from gpugrad import replay
+from gpugrad import dtypes, replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, kernels, xp_of
 from gpugrad.ops._operands import promote, same_device
@@ -205,6 +205,8 @@ def unary(name: str, compute, derivative, doc: str, saves: str = "x", floating: 
     def op(x: Tensor) -> Tensor:
         if floating and x.array.dtype.kind != "f":
             (x,) = promote(name, x, floating=True)
+        elif x.array.dtype == np.bool_:  # as torch: abs has no bool kernel
+            raise TypeError(f"{name}: not implemented for bool tensors")
         return cls.apply(x)
 
     op.__name__ = op.__qualname__ = name
@@ -371,6 +373,10 @@ class Where(ArrayFunction):
 # ---- public wrappers ------------------------------------------------------------------
 def add(a, b, alpha=1) -> Tensor:
     """a + alpha * b, broadcasting."""
+    if alpha != 1 or isinstance(alpha, (bool, float)):  # 1.0 and True are checked too
+        _check_alpha("add", a, b, alpha)
+        if dtypes.result_type(a, b) is dtypes.bool_:
+            alpha = bool(alpha)  # a bool result: torch takes alpha as a bool too
     if alpha != 1:
         b = mul(b, alpha)
     return Add.apply(*promote("add", a, b))
@@ -378,9 +384,28 @@ def add(a, b, alpha=1) -> Tensor:
 
 def sub(a, b, alpha=1) -> Tensor:
     """a - alpha * b, broadcasting."""
+    for operand in (a, b):
+        if isinstance(operand, bool) or (isinstance(operand, Tensor) and operand.array.dtype == np.bool_):
+            raise TypeError(
+                "sub: subtraction with a bool tensor or True / False is not supported (as in torch);"
+                " to invert a mask use ~ or logical_not()"
+            )
+    if alpha != 1 or isinstance(alpha, (bool, float)):
+        _check_alpha("sub", a, b, alpha)
     if alpha != 1:
         b = mul(b, alpha)
     return Sub.apply(*promote("sub", a, b))
+
+
+def _check_alpha(name: str, a, b, alpha) -> None:
+    """torch's rules: a bool alpha only for a bool result, a float alpha only for a float one."""
+    if not isinstance(alpha, (bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"{name}: alpha must be a number, got {alpha!r}")
+    result = dtypes.result_type(a, b)
+    if isinstance(alpha, (bool, np.bool_)) and result is not dtypes.bool_:
+        raise TypeError(f"{name}: a bool alpha is only supported for a bool result, not {result}")
+    if isinstance(alpha, (float, np.floating)) and not result.is_floating_point:
+        raise TypeError(f"{name}: a float alpha ({alpha}) needs floating point operands, got {result}")
 
 
 def mul(a, b) -> Tensor:
@@ -395,16 +420,39 @@ def div(a, b) -> Tensor:
 
 def neg(x: Tensor) -> Tensor:
     """-x."""
+    if x.array.dtype == np.bool_:
+        raise TypeError("neg: negation of a bool tensor is not supported; to invert a mask use ~")
     return Neg.apply(x)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001
     """a ** b; b a number or a tensor."""
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        if a.array.dtype.kind != "f" and (isinstance(b, float) or b < 0):
-            (a,) = promote("pow", a, floating=True)
+        if a.array.dtype.kind != "f":
+            if isinstance(b, int) and b < 0:
+                raise ValueError(f"pow: integers to negative integer powers are not allowed ({b})")
+            from gpugrad.ops.shape import cast
+
+            a = cast(a, dtypes.result_type(a, b))  # int ** 0.5 is float, bool ** 2 int64
         return PowScalar.apply(a, b)
-    return Pow.apply(*promote("pow", a, b))
+    if all(isinstance(v, Tensor) and v.array.dtype == np.bool_ for v in (a, b)):
+        raise TypeError("pow: not implemented for two bool tensors (as in torch)")
+    a, b = promote("pow", a, b)
+    if a.array.dtype.kind == "f":
+        return Pow.apply(a, b)
+    return _integer_pow(a, b)
+
+
+def _integer_pow(a: Tensor, b: Tensor) -> Tensor:
+    """Integer a ** b as torch: a negative exponent gives 1 for a = 1, +-1 for a = -1 and 0
+    otherwise (NumPy raises instead). No gradient: the result is an integer."""
+    with device_guard(a.array):
+        xp = xp_of(a.array)
+        base, exponent = (v.array.astype(np.int64) for v in (a, b))
+        out = base ** xp.maximum(exponent, 0)
+        odd = (exponent % 2).astype(bool)
+        inverse = xp.where(base == 1, 1, xp.where(base == -1, xp.where(odd, -1, 1), 0))
+        return Tensor._result(xp.where(exponent < 0, inverse, out).astype(a.array.dtype))
 
 
 def sign(x: Tensor) -> Tensor:
@@ -443,12 +491,22 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit x to [min, max] (numbers or tensors)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    for bound in (min, max):
+        if not (bound is None or isinstance(bound, (Tensor, bool, int, float, np.number))):
+            raise TypeError(f"clamp: min and max must be numbers or tensors, got {bound!r}")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         bounds = [b for b in (min, max) if b is not None]
         x, *bounds = promote("clamp", x, *bounds)
+        if x.array.dtype == np.bool_ and len(bounds) == 2:  # torch's clamp_min / max take it
+            raise TypeError("clamp: not implemented for bool tensors with both bounds (as torch)")
         lo = bounds.pop(0) if min is not None else None
         hi = bounds.pop(0) if max is not None else None
         return ClampTensor.apply(x, lo, hi)
+    result = dtypes.result_type(x, *(b for b in (min, max) if b is not None))
+    if result.np != x.array.dtype:  # as torch: clamp(int tensor, max=0.5) is float
+        from gpugrad.ops.shape import cast
+
+        x = cast(x, result)
     return Clamp.apply(x, min, max)
 
 
@@ -461,11 +519,17 @@ def where(condition, a, b) -> Tensor:
     if not isinstance(condition, Tensor):
         with device_guard(like.array):
             condition = Tensor._make(replay.op(xp_of(like.array).asarray, condition, bool))
+    elif condition.array.dtype != np.bool_:
+        raise TypeError(f"where: expected a bool condition tensor, got {condition.dtype}")
     a, b = promote("where", a, b)
     same_device("where", a, condition)
-    if condition.array.dtype != np.bool_:
-        with device_guard(condition.array):
-            condition = Tensor._make(replay.op(_as_bool, condition.array))
+    try:
+        np.broadcast_shapes(condition.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"where: shapes {tuple(condition.shape)} (condition), {tuple(a.shape)} and "
+            f"{tuple(b.shape)} cannot be broadcast together"
+        ) from None
     return Where.apply(condition, a, b)
 
 
@@ -486,10 +550,6 @@ lt = _compare("lt", operator.lt)
 le = _compare("le", operator.le)
 gt = _compare("gt", operator.gt)
 ge = _compare("ge", operator.ge)
-
-
-def _as_bool(array):
-    return array.astype(bool)
 
 
 def _bool_op(fn):

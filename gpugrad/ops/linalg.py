@@ -2,6 +2,8 @@
 (no Jacobian, no transposed copy); batch broadcasting is summed away by the engine."""
 from __future__ import annotations
 
+import numpy as np
+
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
 from gpugrad.ops import shape as S
@@ -150,19 +152,35 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weightᵀ + bias, weight of shape (out_features, in_features)."""
+    _check_linear("linear", x, weight, bias)
+    out = matmul(x, S.transpose(weight, 0, -1))
+    return out if bias is None else out + bias
+
+
+def _check_linear(name: str, x: Tensor, weight: Tensor, bias) -> None:
+    if x.ndim == 0 or weight.ndim not in (1, 2):
+        raise ValueError(
+            f"{name}: expected an input of at least 1 dimension and a 1-D or 2-D weight, got "
+            f"{tuple(x.shape)} and {tuple(weight.shape)}"
+        )
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(
-            f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
+            f"{name}: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight "
             f"{tuple(weight.shape)} expects {weight.shape[-1]}"
         )
-    out = matmul(x, S.transpose(weight, 0, 1))
-    return out if bias is None else out + bias
+    out_features = weight.shape[:1] if weight.ndim == 2 else ()
+    if bias is not None and not S.expandable(tuple(bias.shape), out_features):
+        raise ValueError(
+            f"{name}: bias of shape {tuple(bias.shape)} does not fit the weight's "
+            f"{out_features[0] if out_features else 'scalar'} output features"
+        )
 
 
 def linear_act(x: Tensor, weight: Tensor, bias: Tensor, activation: str = "identity") -> Tensor:
     """act(x @ weightᵀ + bias) with the bias and activation fused into one pass (2-D x)."""
     if activation not in kernels.ACTIVATIONS:
         raise ValueError(f"linear_act: activation must be one of {sorted(kernels.ACTIVATIONS)}")
+    _check_linear("linear_act", x, weight, bias)
     z = linear(x, weight)
     if x.ndim != 2 or bias is None or bias.array.dtype != z.array.dtype:
         from gpugrad.ops import activation as A
@@ -183,22 +201,25 @@ def _matrix(name: str, arg: str, x) -> Tensor:
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """beta * input + alpha * (mat1 @ mat2); with beta = 0, input is ignored (NaN included)."""
+    for what, number in (("beta", beta), ("alpha", alpha)):
+        if not isinstance(number, (int, float, np.number)):
+            raise TypeError(f"addmm: {what} must be a number, got {number!r}")
     _matrix("addmm", "mat1", mat1), _matrix("addmm", "mat2", mat2)
     if mat1.shape[1] != mat2.shape[0]:
         raise RuntimeError(
-            f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
-            f"{mat2.shape[0]}x{mat2.shape[1]})"
+            f"addmm: mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} "
+            f"and {mat2.shape[0]}x{mat2.shape[1]})"
+        )
+    if not S.expandable(tuple(input.shape), (mat1.shape[0], mat2.shape[1])):  # even with beta 0
+        raise RuntimeError(
+            f"addmm: input of shape {tuple(input.shape)} cannot be broadcast to the product's "
+            f"shape {(mat1.shape[0], mat2.shape[1])}"
         )
     product = matmul(mat1, mat2)
     if alpha != 1:
         product = product * alpha
     if beta == 0:
         return product
-    if not S.expandable(tuple(input.shape), tuple(product.shape)):
-        raise RuntimeError(
-            f"addmm: input of shape {tuple(input.shape)} cannot be broadcast to the product's "
-            f"shape {tuple(product.shape)}"
-        )
     return (input if beta == 1 else input * beta) + product
 
 
@@ -206,12 +227,12 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
     """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting)."""
     for arg, x in (("batch1", input), ("batch2", mat2)):
         if not isinstance(x, Tensor) or x.ndim != 3:
-            raise RuntimeError(f"{arg} must be a 3D tensor")
+            raise RuntimeError(f"bmm: {arg} must be a 3D tensor")
     expected = [input.shape[0], input.shape[2]]
     if list(mat2.shape[:2]) != expected:
         raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: {expected} but got: "
-            f"{list(mat2.shape[:2])}."
+            f"bmm: Expected size for first two dimensions of batch2 tensor to be: {expected} but "
+            f"got: {list(mat2.shape[:2])}."
         )
     return matmul(input, mat2)
 
@@ -219,10 +240,12 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
 def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """Inner product of two 1-D tensors of the same size."""
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+        raise RuntimeError(
+            f"dot: 1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors"
+        )
     if input.shape != other.shape:
         raise RuntimeError(
-            f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+            f"dot: inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
             f"[{other.shape[0]}] to have the same number of elements, but got {input.shape[0]} "
             f"and {other.shape[0]} elements respectively"
         )
@@ -231,9 +254,15 @@ def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
     """Matrix (n, m) times vector (m,)."""
+    if isinstance(input, Tensor) and input.ndim == 0:  # torch's message for it
+        raise IndexError("mv: dimension 0 specified, but the input has no dimensions")
     _matrix("mv", "input", input)
     if vec.ndim != 1:
         raise RuntimeError(f"mv: vec must be a vector, got {vec.ndim}-D tensor")
+    if input.shape[1] != vec.shape[0]:
+        raise RuntimeError(
+            f"mv: size mismatch, input {tuple(input.shape)}, vec {tuple(vec.shape)}"
+        )
     return matmul(input, vec)
 
 
@@ -281,6 +310,10 @@ def _einsum_labels(equation: str, operands) -> tuple[list[list[str]], list[str]]
         head, _, tail = output.partition("...")
         out = list(head) + (reserved if "..." in output else []) + list(tail)
         for label in out:
+            if out.count(label) > 1:
+                raise RuntimeError(
+                    f"einsum(): output subscript {label} appears more than once in the output"
+                )
             if not any(label in ls for ls in labels):
                 raise RuntimeError(
                     f"einsum(): output subscript {label} does not appear in the equation for "
@@ -355,8 +388,8 @@ def einsum(equation: str, *operands) -> Tensor:
     Operands are contracted left to right, each pair by one matmul; no Jacobian, no big product."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    if not operands:
-        raise RuntimeError("einsum(): must provide at least one operand")
+    if not operands:  # torch's Python wrapper raises a ValueError here
+        raise ValueError("einsum(): must provide at least one operand")
     for i, x in enumerate(operands):
         if not isinstance(x, Tensor):
             raise TypeError(f"einsum(): operand {i} must be a Tensor, got {type(x).__name__}")

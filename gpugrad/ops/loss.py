@@ -191,12 +191,60 @@ class BinaryCrossEntropyBackward(ArrayFunction):
 
 def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
+        if loss.array.dtype.kind != "f":
+            raise TypeError(f"{name}: the mean of an integer loss ({loss.dtype}) is undefined")
         return R.mean(loss)
     if reduction == "sum":
         return R.sum(loss)
     if reduction == "none":
         return loss
     raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_reduction(name: str, reduction) -> None:
+    """Checked first, as torch does, so no loss computes anything for a misspelt reduction."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _class_input(name: str, x) -> int:
+    """The number of classes of logits / log-probabilities x: a float tensor whose dim 1 (dim 0
+    when 1-D) holds the classes."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input needs a class dimension, got a 0-d tensor")
+    return x.shape[1] if x.ndim > 1 else x.shape[0]
+
+
+def _check_weight(name: str, weight, x: Tensor, classes: int, same_dtype: bool = True) -> None:
+    """Class weights: one entry per class, on x's device, of x's dtype (of any with
+    probability targets), as torch's."""
+    if weight is None:
+        return
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: weight must be a Tensor or None, got {type(weight).__name__}")
+    if (weight.array.dtype != x.array.dtype) if same_dtype else weight.array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: weight has dtype {weight.dtype} but input has {x.dtype}")
+    if tuple(weight.shape) != (classes,):
+        raise ValueError(
+            f"{name}: weight must hold one entry for each of the {classes} classes, got shape "
+            f"{tuple(weight.shape)}"
+        )
+    same_device(name, x, weight)
+
+
+def _reduce_rows(rows: Tensor, row_weight: Tensor, valid, out_shape, reduction: str) -> Tensor:
+    """Per-row losses reduced as torch's: ignored rows are exactly 0, whatever their logits
+    (NaN, inf), and pass no gradient, being masked by where rather than by their zero weight
+    (0 * NaN is NaN); the mean divides by the counted weight, so with every row ignored it is
+    0 / 0 = NaN while the gradient stays 0 (not 0 * inf)."""
+    rows = E.where(Tensor._make(valid), rows, 0.0)
+    if reduction == "mean":
+        return R.sum(rows) / R.sum(row_weight)
+    return S.reshape(rows, out_shape) if reduction == "none" else R.sum(rows)
 
 
 def _class_rows(name: str, x: Tensor, target: Tensor):
@@ -206,11 +254,27 @@ def _class_rows(name: str, x: Tensor, target: Tensor):
     if x.ndim == 2:
         return x, target, (x.shape[0],)
     moved = S.permute(x, 0, *range(2, x.ndim), 1)
-    return S.reshape(moved, -1, x.shape[1]), S.reshape(target, -1), tuple(target.shape)
+    rows = int(np.prod(target.shape))  # not -1: with no classes the row count is not implied
+    return S.reshape(moved, rows, x.shape[1]), S.reshape(target, rows), tuple(target.shape)
+
+
+def _check_class_target(name: str, x: Tensor, target: Tensor) -> None:
+    """Class-index targets: integers, one per row of x (class dim 1) or a 0-d for a 1-D x."""
+    if target.array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: target must hold class indices (an integer tensor), got {target.dtype}"
+        )
+    expected = (x.shape[0],) + tuple(x.shape[2:]) if x.ndim > 1 else ()
+    if tuple(target.shape) != expected and not (x.ndim == 1 and tuple(target.shape) == (1,)):
+        raise ValueError(
+            f"{name}: input of shape {tuple(x.shape)} expects a target of shape "
+            f"{expected}, got {tuple(target.shape)}"
+        )
 
 
 def _row_weights(name: str, target, classes: int, ignore_index: int, weight, dtype):
-    """(safe targets: ignored ones made 0, each row's weight: weight[t] or 1, 0 where ignored),
+    """(safe targets: ignored ones made 0, each row's weight: weight[t] or 1, 0 where ignored,
+    the mask of rows that count),
     with targets out of range flagged (reported by report_bad_targets). One capture op."""
     xp = xp_of(target)
     target = target.astype(np.int64, copy=False)
@@ -222,28 +286,29 @@ def _row_weights(name: str, target, classes: int, ignore_index: int, weight, dty
     row_weight = counted.astype(dtype)
     if weight is not None:
         row_weight = row_weight * weight[safe]
-    return safe, row_weight
+    return safe, row_weight, counted
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits vs class indices (or class probabilities), stable."""
-    (input,) = promote("cross_entropy", input, floating=True)
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:  # torch lets a negative (or NaN) value through
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    classes = _class_input("cross_entropy", input)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
     same_device("cross_entropy", input, target)
-    if target.array.dtype.kind == "f":
-        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
-    if target.array.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must be class indices (int) or probabilities, got {target.dtype}")
-    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
-    if tuple(target.shape) != expected:
-        raise ValueError(
-            f"cross_entropy: input of shape {tuple(input.shape)} expects a target of shape "
-            f"{expected}, got {tuple(target.shape)}"
+    soft = target.array.dtype.kind == "f"
+    if not soft and tuple(target.shape) == tuple(input.shape):  # torch tells them by shape
+        raise TypeError(
+            f"cross_entropy: a target of the input's shape holds class probabilities and must be "
+            f"floating point, got {target.dtype}"
         )
-    if weight is not None:
-        same_device("cross_entropy", input, weight)
+    _check_weight("cross_entropy", weight, input, classes, same_dtype=not soft)
+    if soft:
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    _check_class_target("cross_entropy", input, target)
     with device_guard(input.array):  # CuPy works on its current GPU: make it input's
         return _class_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
@@ -255,36 +320,28 @@ def _class_cross_entropy(input, target, weight, ignore_index, reduction, label_s
     x, t, out_shape = _class_rows("cross_entropy", input, target)
     classes = x.shape[1]
     t64 = t.array if t.array.dtype == np.int64 else replay.op(_as_int64, t.array)
-    if weight is None and not label_smoothing:
-        if reduction not in ("mean", "sum", "none"):
-            _reduce("cross_entropy", input, reduction)  # the error
+    if weight is None and not label_smoothing and classes:
         rows = SoftmaxXent.apply(x, t64, int(ignore_index), reduction)
         return S.reshape(rows, out_shape) if reduction == "none" else rows
-    nll = SoftmaxXent.apply(x, t64, int(ignore_index), "none")  # validates; ignored rows 0
-    safe, row_weight = replay.op(_row_weights, "cross_entropy", t64, classes, ignore_index,
-                                 None if weight is None else weight.array, x.array.dtype)
+    safe, row_weight, counted = replay.op(_row_weights, "cross_entropy", t64, classes,
+                                          ignore_index, None if weight is None else weight.array,
+                                          x.array.dtype)
     row_weight = Tensor._make(row_weight)
-    if label_smoothing:
-        logp = A.log_softmax(x, 1)
-        class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
-        counted = Tensor._make(replay.op(_counted, t64, classes, ignore_index, x.array.dtype))
-        smooth = -R.sum(logp * class_w, 1) / classes * counted
-        rows = nll * row_weight * (1 - label_smoothing) + smooth * label_smoothing
+    if not classes:  # every target was ignored (any other is out of bounds): rows count 0
+        rows = R.sum(x, 1) * row_weight
     else:
+        nll = SoftmaxXent.apply(x, t64, int(ignore_index), "none")  # ignored rows 0
         rows = nll * row_weight
-    if reduction == "mean":
-        return R.sum(rows) / R.sum(row_weight)
-    if reduction == "none":
-        return S.reshape(rows, out_shape)
-    return _reduce("cross_entropy", rows, reduction)
+        if label_smoothing:
+            logp = A.log_softmax(x, 1)
+            class_w = 1 if weight is None else S.unsqueeze(weight.detach(), 0)
+            smooth = -R.sum(logp * class_w, 1) / classes
+            rows = rows * (1 - label_smoothing) + smooth * label_smoothing
+    return _reduce_rows(rows, row_weight, counted, out_shape, reduction)
 
 
 def _as_int64(target):
     return target.astype(np.int64)
-
-
-def _counted(target, classes, ignore_index, dtype):
-    return ((target != ignore_index) & (target >= 0) & (target < classes)).astype(dtype)
 
 
 def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
@@ -293,37 +350,43 @@ def _soft_cross_entropy(x, target, weight, reduction, label_smoothing):
             f"cross_entropy: probability targets must match input shape {tuple(x.shape)}, got {tuple(target.shape)}"
         )
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    if label_smoothing:
+    if label_smoothing and classes:
         target = target * (1 - label_smoothing) + label_smoothing / classes
     logp = A.log_softmax(x, 1 if x.ndim > 1 else 0)
     if weight is not None:
         shape = (1, classes) + (1,) * (x.ndim - 2) if x.ndim > 1 else (classes,)
         logp = logp * S.reshape(weight, shape)
     rows = -R.sum(logp * target, 1 if x.ndim > 1 else 0)
+    if reduction == "mean" and not classes:  # torch's sum / (numel / classes): 0 / 0
+        return R.sum(rows) / 0.0
     return _reduce("cross_entropy", rows, reduction)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,  # noqa: A002
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities at the target classes."""
+    _check_reduction("nll_loss", reduction)
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
-    same_device("nll_loss", input, target, *([] if weight is None else [weight]))
+    classes = _class_input("nll_loss", input)
+    same_device("nll_loss", input, target)
+    _check_weight("nll_loss", weight, input, classes)
+    _check_class_target("nll_loss", input, target)
     with device_guard(input.array):
         return _nll_loss(input, target, weight, ignore_index, reduction)
 
 
 def _nll_loss(input, target, weight, ignore_index, reduction):
     x, t, out_shape = _class_rows("nll_loss", input, target)
-    safe, row_weight = replay.op(_row_weights, "nll_loss", t.array, x.shape[1], ignore_index,
-                                 None if weight is None else weight.array, x.array.dtype)
+    safe, row_weight, counted = replay.op(_row_weights, "nll_loss", t.array, x.shape[1],
+                                          ignore_index, None if weight is None else weight.array,
+                                          x.array.dtype)
     row_weight = Tensor._make(row_weight)
-    rows = -S.Index.apply(x, (replay.op(_rows_of, safe), safe)) * row_weight
-    if reduction == "mean":
-        return R.sum(rows) / R.sum(row_weight)
-    if reduction == "none":
-        return S.reshape(rows, out_shape)
-    return _reduce("nll_loss", rows, reduction)
+    if x.shape[1]:
+        rows = -S.Index.apply(x, (replay.op(_rows_of, safe), safe)) * row_weight
+    else:  # every target was ignored (any other is out of bounds): rows count 0
+        rows = R.sum(x, 1) * row_weight
+    return _reduce_rows(rows, row_weight, counted, out_shape, reduction)
 
 
 def _rows_of(safe):
@@ -342,6 +405,8 @@ def _class_weights(weight, safe, dtype):
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error."""
+    _check_reduction("mse_loss", reduction)
+    _check_not_both_integer("mse_loss", input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"mse_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
     diff = input - target
@@ -350,18 +415,56 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean absolute error."""
+    _check_reduction("l1_loss", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"l1_loss: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape")
     return _reduce("l1_loss", E.abs(input - target), reduction)
 
 
+def _check_rescaling(name: str, what: str, weight, x: Tensor) -> None:
+    """An elementwise rescaling (weight, pos_weight) must broadcast to x's shape, not beyond it."""
+    if weight is None:
+        return
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{name}: {what} must be a Tensor or None, got {type(weight).__name__}")
+    if not S.expandable(tuple(weight.shape), tuple(x.shape)):
+        raise ValueError(
+            f"{name}: {what} of shape {tuple(weight.shape)} does not broadcast to the input's "
+            f"shape {tuple(x.shape)}"
+        )
+
+
+def _check_floats(name: str, x: Tensor, target: Tensor) -> None:
+    for what, t in (("input", x), ("target", target)):
+        if t.array.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a floating point {what}, got {t.dtype}")
+
+
+def _check_not_both_integer(name: str, x: Tensor, target: Tensor) -> None:
+    if x.array.dtype.kind != "f" and target.array.dtype.kind != "f":  # torch has no kernel
+        raise TypeError(f"{name}: not implemented for {x.dtype} input and {target.dtype} target")
+
+
+def _check_probabilities(name: str, what: str, t: Tensor) -> None:
+    """Values in [0, 1] (NaN refused), as torch. Checked on the CPU only: on a GPU it would
+    cost a device-to-host synchronization per call; nor while gg.capture records a step (its
+    arrays are then replay.Traced, not plain ndarrays), as a replay would not check again."""
+    array = t.array
+    if type(array) is np.ndarray and array.size and not ((array >= 0) & (array <= 1)).all():
+        raise ValueError(f"{name}: all elements of {what} should be between 0 and 1")
+
+
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None, reduction: str = "mean",  # noqa: A002
                                      pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable formula."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy_with_logits: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
+    _check_floats("binary_cross_entropy_with_logits", input, target)
+    _check_rescaling("binary_cross_entropy_with_logits", "weight", weight, input)
+    _check_rescaling("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
     # log sigmoid(x) = -softplus(-x), stable and with the gradient sigmoid(-x) at every x, 0 included
     log_sigmoid = -A.softplus(-input, threshold=float("inf"))
     if pos_weight is not None:
@@ -374,11 +477,20 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:  # noqa: A002
     """-(y log p + (1 - y) log(1 - p)), logs clamped at -100 as in PyTorch."""
+    _check_reduction("binary_cross_entropy", reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(
             f"binary_cross_entropy: input {tuple(input.shape)} and target {tuple(target.shape)} differ in shape"
         )
-    loss = BinaryCrossEntropy.apply(*promote("binary_cross_entropy", input, target, floating=True))
+    _check_floats("binary_cross_entropy", input, target)
+    if input.array.dtype != target.array.dtype:
+        raise TypeError(
+            f"binary_cross_entropy: target has dtype {target.dtype} but input has {input.dtype}"
+        )
+    _check_rescaling("binary_cross_entropy", "weight", weight, input)
+    _check_probabilities("binary_cross_entropy", "input", input)
+    _check_probabilities("binary_cross_entropy", "target", target)
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -387,11 +499,22 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None, reduction: 
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,  # noqa: A002
                       weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
     """Multiclass SVM hinge loss: sum_{j != y} max(0, margin - x_y + x_j)**p / classes."""
+    _check_reduction("multi_margin_loss", reduction)
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=input.device)
-    same_device("multi_margin_loss", input, target, *([] if weight is None else [weight]))
+    if isinstance(input, Tensor) and input.ndim == 0:  # torch: one class
+        input = S.reshape(input, 1)
+    classes = _class_input("multi_margin_loss", input)
+    if input.ndim > 2 or not classes:
+        raise ValueError(
+            f"multi_margin_loss: expected a 1-D or 2-D input with at least one class, got shape "
+            f"{tuple(input.shape)}"
+        )
+    same_device("multi_margin_loss", input, target)
+    _check_weight("multi_margin_loss", weight, input, classes)
+    _check_class_target("multi_margin_loss", input, target)
     with device_guard(input.array):
         return _multi_margin_loss(input, target, p, margin, weight, reduction)
 
@@ -400,8 +523,8 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     x = S.unsqueeze(input, 0) if input.ndim == 1 else input
     t = S.reshape(target, 1) if input.ndim == 1 else target
     classes = x.shape[1]
-    safe, _ = replay.op(_row_weights, "multi_margin_loss", t.array, classes, -(10**18), None,
-                        x.array.dtype)
+    safe, _, _ = replay.op(_row_weights, "multi_margin_loss", t.array, classes, -(10**18), None,
+                           x.array.dtype)
     rows = replay.op(_rows_of, safe)
     picked = S.unsqueeze(S.Index.apply(x, (rows, safe)), 1)
     z = margin - picked + x
@@ -414,7 +537,7 @@ def _multi_margin_loss(input, target, p, margin, weight, reduction):
     if weight is not None:
         hinge = hinge * Tensor._make(replay.op(_class_weights, weight.array, safe, x.array.dtype))
     per_row = R.sum(hinge, 1) / classes
-    if input.ndim == 1:
+    if input.ndim == 1 and target.ndim == 0:
         per_row = S.reshape(per_row, ())
     return _reduce("multi_margin_loss", per_row, reduction)
 
@@ -479,11 +602,13 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """0.5 d**2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0: L1."""
+    _check_reduction("smooth_l1_loss", reduction)
     _same_shape("smooth_l1_loss", input, target)
     if beta < 0:
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
-    if beta == 0:
+    if beta == 0:  # torch's l1_loss then, integers included
         return l1_loss(input, target, reduction)
+    _check_not_both_integer("smooth_l1_loss", input, target)
     quadratic, linear, beyond = _quadratic_then_linear(input, target, beta)
     return _reduce("smooth_l1_loss", E.where(beyond, linear, quadratic / beta), reduction)
 
@@ -495,6 +620,9 @@ def huber_loss(
     delta: float = 1.0,
 ) -> Tensor:
     """0.5 d**2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_reduction("huber_loss", reduction)
+    if input.array.dtype.kind != "f":  # torch writes the loss in the input's dtype
+        raise TypeError(f"huber_loss: expected a floating point input, got {input.dtype}")
     _same_shape("huber_loss", input, target)
     if delta <= 0:
         raise RuntimeError(
@@ -513,6 +641,11 @@ def kl_div(
     """target (log target - input) per element, input holding log-probabilities (0 where target
     is 0); reduction 'batchmean' divides the sum by the batch size, the KL divergence's own
     definition, 'mean' by the number of elements."""
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(
+            f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}"
+        )
+    _check_floats("kl_div", input, target)  # torch: integral inputs not supported
     _same_shape("kl_div", input, target)
     if log_target:
         loss = E.exp(target) * (target - input)

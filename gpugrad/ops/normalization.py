@@ -8,6 +8,7 @@ from gpugrad.autograd.mode import no_grad
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import reduce as R
 from gpugrad.ops import shape as S
+from gpugrad.ops._operands import normalize_dim
 from gpugrad.tensor import Tensor
 
 
@@ -16,11 +17,12 @@ def layer_norm(
 ) -> Tensor:  # noqa: A002
     """(x - mean) / sqrt(var + eps) * weight + bias over the last len(normalized_shape) dims
     (biased variance, as torch)."""
+    _floating_input("layer_norm", input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k :]) != shape:
         raise RuntimeError(
-            f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+            f"layer_norm: Given normalized_shape={list(shape)}, expected input with shape [*, "
             f"{', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
@@ -51,6 +53,7 @@ def batch_norm(
     """Normalize each channel (dim 1) of an (N, C, ...) input by the batch's statistics while
     training (updating running_mean / running_var in place: running = (1 - momentum) running
     + momentum batch, the variance unbiased), else by the running statistics."""
+    _floating_input("batch_norm", input)
     if input.ndim < 2:
         raise ValueError(
             "batch_norm: expected an input of at least 2 dims (N, C, ...), "
@@ -70,10 +73,10 @@ def batch_norm(
     dims = (0, *range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:
-        count = input.numel() // channels
+        count = input.numel() // channels if channels else 0
         if count <= 1:
             raise ValueError(
-                "Expected more than 1 value per channel when training, got input size "
+                "batch_norm: Expected more than 1 value per channel when training, got input size "
                 f"{tuple(input.shape)}"
             )
         mean = R.mean(input, dims, keepdim=True)
@@ -109,4 +112,17 @@ def _blend(running: Tensor, batch: Tensor, momentum: float) -> None:
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
     """input / max(||input||_p over dim, eps)."""
+    _floating_input("normalize", input)
+    # the dim checked here to name this op, not norm; None (torch takes it) is all of them
+    d = None if dim is None else normalize_dim("normalize", dim, input.ndim)
+    empty = not input.array.size if d is None else input.ndim and not input.shape[d]
+    if p in (float("inf"), float("-inf")) and empty:
+        raise IndexError(f"normalize: the {p}-norm over dim {dim} of size zero is undefined")
     return input / E.clamp(R.norm(input, p, dim, keepdim=True), min=eps)
+
+
+def _floating_input(name: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
+    if x.array.dtype.kind != "f":  # torch has no kernel for integer inputs
+        raise TypeError(f"{name}: expected a floating point input, got {x.dtype}")

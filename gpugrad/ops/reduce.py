@@ -12,7 +12,7 @@ from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import device_guard, xp_of
 from gpugrad.ops import elementwise as E
 from gpugrad.ops import shape as S
-from gpugrad.ops._operands import normalize_dims, promote, same_device
+from gpugrad.ops._operands import normalize_dim, normalize_dims, promote, same_device
 from gpugrad.tensor import Tensor
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -114,14 +114,19 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # no
         x = x.to(dtypes.as_dtype(dtype))
     elif x.array.dtype.kind in "bu" or x.array.dtype == np.int32:
         x = S.cast(x, dtypes.int64)  # as torch: integer sums accumulate in int64
-    return Sum.apply(x, normalize_dims("sum", dim, x.ndim), keepdim)
+    return Sum.apply(x, _reduced_dims("sum", dim, x.ndim), keepdim)
+
+
+def _reduced_dims(name: str, dim, ndim: int):
+    """The dims a reduction works on: an empty tuple means all of them, as in torch."""
+    return normalize_dims(name, dim, ndim) or None
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over dim (int, tuple or None = all)."""
+    dims = _reduced_dims("mean", dim, x.ndim)
     if x.array.dtype.kind != "f":
         raise RuntimeError(f"mean: expected a floating point tensor, got {x.dtype}")
-    dims = normalize_dims("mean", dim, x.ndim)
     count = _count(x, dims)
     return sum(x, dims, keepdim) / count
 
@@ -137,16 +142,22 @@ def _count(x: Tensor, dims) -> int:
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
     """Variance over dim with Bessel's correction by default (correction=1)."""
+    return _var("var", x, dim, unbiased, keepdim, correction)
+
+
+def _var(name, x, dim, unbiased, keepdim, correction):
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating point tensor, got {x.dtype}")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = normalize_dims("var", dim, x.ndim)
+    dims = _reduced_dims(name, dim, x.ndim)
     centered = x - mean(x, dims, keepdim=True)
     return sum(centered * centered, dims, keepdim) / builtins.max(_count(x, dims) - correction, 0)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, correction=None) -> Tensor:
     """Standard deviation: sqrt(var); gradient 0 where all entries are equal, as torch."""
-    return StdFromVar.apply(var(x, dim, unbiased, keepdim, correction))
+    return StdFromVar.apply(_var("std", x, dim, unbiased, keepdim, correction))
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -159,10 +170,28 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _extreme(Amin, "amin", x, dim, keepdim)
 
 
+def _check_reducible(name: str, x: Tensor, dims) -> None:
+    """max, min, argmax ... have no value for an empty set: as torch, reducing a dimension of
+    size zero is an IndexError; reducing all of an empty tensor, a RuntimeError for max / min
+    and an IndexError for argmax / argmin."""
+    if x.array.size:
+        return
+    if dims is None:
+        kind = IndexError if name.startswith("arg") else RuntimeError
+        raise kind(
+            f"{name}: cannot reduce all of an empty tensor of shape {tuple(x.shape)}; give the "
+            "dim to reduce"
+        )
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(
+                f"{name}: cannot reduce dimension {d} of shape {tuple(x.shape)}: it has size zero"
+            )
+
+
 def _extreme(fn, name, x, dim, keepdim, nan_wins=False):
-    if x.array.size == 0:
-        raise RuntimeError(f"{name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
-    dims = normalize_dims(name, dim, x.ndim)
+    dims = _reduced_dims(name, dim, x.ndim)
+    _check_reducible(name, x, dims)
     if x.array.dtype.kind != "f":
         with device_guard(x.array):
             return Tensor._result(replay.op(_int_extreme, x.array, dims, keepdim, fn is Amax))
@@ -174,11 +203,14 @@ def _int_extreme(array, dims, keepdim, largest):
 
 
 def _arg(name, x, dim, keepdim, pick):
+    if x.array.dtype == np.bool_:
+        raise TypeError(f"{name}: does not support bool input")
+    dims = None if dim is None else (normalize_dim(name, dim, x.ndim),)
+    _check_reducible(name, x, dims)
     with device_guard(x.array):
-        if dim is None:
+        if dim is None or x.ndim == 0:
             return Tensor._result(replay.op(_pick_flat, pick, x.array))
-        d = normalize_dims(name, dim, x.ndim)[0]
-        return Tensor._result(replay.op(_pick, pick, x.array, d, keepdim))
+        return Tensor._result(replay.op(_pick, pick, x.array, dims[0], keepdim))
 
 
 def _pick_flat(pick, array):
@@ -204,7 +236,8 @@ def _max_min(name, reduce_all, pick, x, dim, keepdim):
         return reduce_all(x)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
         return (E.maximum if name == "max" else E.minimum)(x, dim)
-    d = normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+    d = normalize_dim(name, dim, x.ndim)
+    _check_reducible(name, x, (d,))
     with device_guard(x.array):
         if x.ndim == 0:
             return values_indices(x, Tensor._make(replay.op(xp_of(x.array).zeros, (), "int64")))
@@ -229,8 +262,8 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j][k] = x[i][index[i][j][k]][k] (for dim=1); the gradient scatter-adds back."""
-    d = normalize_dims("gather", dim, x.ndim)[0]
-    if index.ndim != x.ndim:
+    d = normalize_dim("gather", dim, x.ndim)
+    if builtins.max(index.ndim, 1) != builtins.max(x.ndim, 1):  # torch: a 0-d tensor counts as 1-d
         raise ValueError(f"gather: index has {index.ndim} dims but input has {x.ndim}")
     if index.array.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got {index.dtype}")
@@ -243,6 +276,8 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
             raise IndexError(
                 f"gather: index {int(bad[0])} is out of bounds for dimension {d} with size {size}"
             )
+        if index.ndim < x.ndim or x.ndim < index.ndim:  # one of them 0-d, the other 1-d
+            return S.reshape(_gather(S.reshape(x, -1), 0, S.reshape(index, -1)), index.shape)
         return _gather(x, d, index)
 
 
@@ -256,7 +291,7 @@ def _gather(x: Tensor, d: int, index: Tensor) -> Tensor:
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x), dim)), stable: the max is subtracted first."""
     (x,) = promote("logsumexp", x, floating=True)
-    dims = normalize_dims("logsumexp", dim, x.ndim)
+    dims = _reduced_dims("logsumexp", dim, x.ndim) or tuple(range(x.ndim))
     xp = xp_of(x.array)
     with device_guard(x.array):
         shift = Tensor._make(replay.op(_finite_max, x.array, dims, _keep_shape(x.shape, dims)))
@@ -313,7 +348,7 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
         x = x.to(dtypes.as_dtype(dtype))
     elif x.array.dtype.kind in "biu":
         x = S.cast(x, dtypes.int64)
-    d = normalize_dims("cumsum", dim, x.ndim)[0] if x.ndim else None
+    d = normalize_dim("cumsum", dim, x.ndim)
     if x.ndim == 0:
         return x + 0
     if x.array.dtype.kind != "f":
@@ -395,6 +430,7 @@ class VectorNorm(ArrayFunction):
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector p-norm over dim (all elements by default): p = 'fro' / 2, 1, inf, -inf, 0 or any
     number, with torch's gradients (0 where the norm is 0)."""
+    dims = _reduced_dims("norm", dim, x.ndim)  # the argument types first, as torch
     if dtype is not None:
         x = x.to(dtypes.as_dtype(dtype))
     if x.array.dtype.kind != "f":
@@ -403,7 +439,8 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         p = 2
     if isinstance(p, (str, bool)) or not isinstance(p, (int, float)):
         raise ValueError(f"norm: p must be a number, 'fro' or None, got {p!r}")
-    dims = normalize_dims("norm", dim, x.ndim)
+    if p in (float("inf"), float("-inf")):
+        _check_reducible("norm", x, dims)  # the max / min of nothing
     if p == 1:
         return sum(E.abs(x), dims, keepdim)
     if p == 0:

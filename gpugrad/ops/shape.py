@@ -7,7 +7,7 @@ import numpy as np
 from gpugrad import backend, dtypes, replay
 from gpugrad.autograd.function import ArrayFunction
 from gpugrad.backend import kernels
-from gpugrad.ops._operands import normalize_dims, same_device
+from gpugrad.ops._operands import check_ints, normalize_dim, normalize_dims, same_device
 from gpugrad.tensor import Tensor
 
 
@@ -212,6 +212,23 @@ class ToDevice(ArrayFunction):
 
 
 # ---- public wrappers ------------------------------------------------------------------
+def check_writable(name: str, x: Tensor) -> None:
+    """RuntimeError before an in-place write into x that can't be done element by element:
+    an expand()ed tensor's elements share memory (torch refuses it too) and a read-only NumPy
+    array can't be written at all."""
+    array = x.array
+    if array.size > 1 and any(st == 0 and n > 1 for st, n in zip(array.strides, array.shape)):
+        raise RuntimeError(
+            f"{name}: more than one element of the written-to tensor refers to the same memory "
+            f"(an expand()ed or broadcast tensor of shape {tuple(x.shape)}); clone() it first"
+        )
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        raise RuntimeError(
+            f"{name}: the tensor's memory is read-only (a view of an expand()ed tensor, or a "
+            "NumPy array that is not writeable); clone() it first"
+        )
+
+
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -220,14 +237,19 @@ def _shape_arg(shape) -> tuple:
 
 def reshape(x: Tensor, *shape) -> Tensor:
     """The same elements in a new shape (one dimension may be -1)."""
-    shape = _shape_arg(shape)
+    return _reshape("reshape", x, _shape_arg(shape))
+
+
+def _reshape(name: str, x: Tensor, shape: tuple) -> Tensor:
     if shape == x.array.shape:
         return x
     try:
+        if any(s < -1 for s in shape) or shape.count(-1) > 1:  # NumPy takes any s < 0 for -1
+            raise ValueError
         np.empty(x.array.shape, dtype=np.bool_).reshape(shape)  # validate without touching data
     except ValueError:
         raise RuntimeError(
-            f"reshape: shape {list(shape)} is invalid for input of size {x.array.size} "
+            f"{name}: shape {list(shape)} is invalid for input of size {x.array.size} "
             f"(shape {tuple(x.shape)})"
         ) from None
     return Reshape.apply(x, shape)
@@ -235,14 +257,17 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 def view(x: Tensor, *shape) -> Tensor:
     """Alias of reshape."""
-    return reshape(x, *shape)
+    return _reshape("view", x, _shape_arg(shape))
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one."""
+    check_ints("flatten", start_dim, end_dim)
+    start, end = (normalize_dim("flatten", d, x.ndim) for d in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
     shape = x.shape[:start] + (int(np.prod(x.shape[start : end + 1])),) + x.shape[end + 1 :]
     return reshape(x, shape)
 
@@ -250,17 +275,22 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     """Reorder dimensions."""
     dims = _shape_arg(dims)
-    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {tuple(x.shape)}")
-    return Permute.apply(x, tuple(d % x.ndim for d in dims))
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: {dims} names {len(dims)} dimensions, the tensor of shape {tuple(x.shape)} has {x.ndim}")
+    order = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
+    if len(set(order)) != len(order):
+        raise ValueError(f"permute: {dims} repeats a dimension")
+    return Permute.apply(x, order)
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
-    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+    check_ints("transpose", dim0, dim1)
+    if x.ndim < 2:  # nothing to swap, once the dims are in range
+        normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
         return x
     dims = list(range(x.ndim))
-    a, b = normalize_dims("transpose", dim0, x.ndim)[0], normalize_dims("transpose", dim1, x.ndim)[0]
+    a, b = normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
 
@@ -274,6 +304,7 @@ def t(x: Tensor) -> Tensor:
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dimension at dim."""
+    check_ints("unsqueeze", dim)
     if not -x.ndim - 1 <= dim <= x.ndim:
         raise IndexError(f"unsqueeze: dimension {dim} out of range for {x.ndim}-d tensor")
     dim = dim % (x.ndim + 1)
@@ -296,6 +327,10 @@ def expand(x: Tensor, *sizes) -> Tensor:
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}")
+    if any(s < -1 or (s == -1 and i < lead) for i, s in enumerate(sizes)):
+        raise ValueError(
+            f"expand: sizes {sizes} must be >= 0, or -1 to keep one of the {x.ndim} existing dims"
+        )
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     if not expandable(x.shape, shape):
         raise ValueError(f"expand: shape {tuple(x.shape)} cannot be expanded to {shape}")
@@ -323,9 +358,13 @@ def cat(tensors, dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     from gpugrad.ops._operands import promote
 
+    check_ints("cat", dim)
+    for i, t in enumerate(tensors):
+        if isinstance(t, Tensor) and t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated")
     tensors = promote("cat", *tensors, broadcast=False) if len(tensors) > 1 else tensors
     ref = tensors[0]
-    d = normalize_dims("cat", dim, ref.ndim)[0]
+    d = normalize_dim("cat", dim, ref.ndim)
     for i, other in enumerate(tensors[1:], 1):
         if other.ndim != ref.ndim or any(
             a != b for k, (a, b) in enumerate(zip(ref.shape, other.shape)) if k != d
@@ -342,6 +381,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: expected a non-empty list of tensors")
+    dim = normalize_dim("stack", dim, tensors[0].ndim + 1)  # a new dim: one more place
     for i, other in enumerate(tensors[1:], 1):
         if other.shape != tensors[0].shape:
             raise ValueError(
@@ -381,13 +421,33 @@ def getitem(x: Tensor, index) -> Tensor:
     return (BasicIndex if basic else Index).apply(x, index)
 
 
-def _check_index(x: Tensor, index, basic: bool):
-    """IndexError for an index that does not fit x (checked on the host: CuPy would wrap an
-    out-of-range integer around instead of raising)."""
-    try:
-        np.empty(x.shape, dtype=np.bool_)[index if basic else _host_index(index)]
+def _check_index(x: Tensor, index, basic: bool) -> tuple:
+    """The shape x[index] has, or an IndexError for an index that does not fit x (checked on
+    the host: CuPy would wrap an out-of-range integer around instead of raising)."""
+    if not basic:
+        _check_masks(x, index if isinstance(index, tuple) else (index,))
+    try:  # indexes a zero-stride stand-in of x's shape: nothing of x's size is allocated
+        return np.broadcast_to(np.False_, x.shape)[index if basic else _host_index(index)].shape
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
+
+
+def _check_masks(x: Tensor, items: tuple):
+    """torch's rule, which NumPy skips for an empty mask: a bool array index has the shape of
+    the dims it covers."""
+    masks = [getattr(item, "dtype", None) == np.bool_ and item.ndim > 0 for item in items]
+    widths = [item.ndim if mask else int(not (item is None or item is Ellipsis or isinstance(item, bool)))
+              for item, mask in zip(items, masks)]
+    dim = 0
+    for k, (item, mask, width) in enumerate(zip(items, masks, widths)):
+        if item is Ellipsis:
+            dim = x.ndim - sum(widths[k + 1 :])
+        if mask and tuple(item.shape) != tuple(x.shape[dim : dim + width]):
+            raise IndexError(
+                f"index: a mask of shape {tuple(item.shape)} does not match dims {dim}.. of the "
+                f"indexed tensor of shape {tuple(x.shape)}"
+            )
+        dim += width
 
 
 def _host_index(index):
@@ -401,10 +461,18 @@ def index_put(x: Tensor, index, value) -> Tensor:
     from gpugrad.ops._operands import as_tensor
 
     index, basic = _normalize_index(x, index)
-    if x.is_cuda:  # NumPy raises for an index out of range by itself; CuPy would wrap it
-        _check_index(x, index, basic)
+    target = _check_index(x, index, basic)
     value = as_tensor(value, like=x)
     same_device("index_put", x, value)
+    shape = tuple(value.shape)
+    while shape and shape[0] == 1 and len(shape) > len(target):  # leading 1s broadcast away
+        shape = shape[1:]
+    if not expandable(shape, target):
+        raise ValueError(
+            f"index_put: a value of shape {tuple(value.shape)} can't be assigned to x[index] "
+            f"of shape {target}"
+        )
+    value = reshape(value, shape)  # NumPy 2 refuses a (1,) array for one element
     if value.array.dtype != x.array.dtype:
         value = cast(value, x.dtype)
     return IndexPut.apply(x, index, value)
@@ -470,16 +538,19 @@ class Roll(ArrayFunction):
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
     """x viewed with other's shape."""
-    return reshape(x, other.shape)
+    return _reshape("view", x, tuple(other.shape))
 
 
 def reshape_as(x: Tensor, other: Tensor) -> Tensor:
     """x reshaped to other's shape."""
-    return reshape(x, other.shape)
+    return _reshape("reshape", x, tuple(other.shape))
 
 
-def _one_dim(name: str, x: Tensor, dim) -> int:
-    return normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+def _one_dim(name: str, x: Tensor, dim, at_least_1d: bool = False) -> int:
+    check_ints(name, dim)
+    if at_least_1d and x.ndim == 0:  # as torch, for the ops that cut a dimension
+        raise ValueError(f"{name}: expects a tensor of at least 1 dimension, got a 0-d one")
+    return normalize_dim(name, dim, x.ndim)
 
 
 def _slice_along(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
@@ -490,8 +561,16 @@ def _slice_along(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces of x along dim: split_size each (the last may be smaller), or the given sizes."""
-    d = _one_dim("split", x, dim)
-    size = x.shape[d] if x.ndim else 1
+    if not isinstance(split_size_or_sections, (int, np.integer, list, tuple)) or (
+        isinstance(split_size_or_sections, (list, tuple))
+        and not all(isinstance(s, (int, np.integer)) for s in split_size_or_sections)
+    ):
+        raise TypeError(
+            f"split: split_size_or_sections must be an int or a list of ints, got "
+            f"{split_size_or_sections!r}"
+        )
+    d = _one_dim("split", x, dim, at_least_1d=True)
+    size = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
         if step < 0 or (step == 0 and size > 0):
@@ -515,22 +594,30 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     """Up to `chunks` pieces of equal size ceil(n / chunks) along dim (the last may be smaller)."""
-    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+    if not isinstance(chunks, (int, np.integer)):
+        raise TypeError(f"chunk: chunks must be an int, got {chunks!r}")
+    check_ints("chunk", dim)
+    if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    d = _one_dim("chunk", x, dim)
-    size = x.shape[d] if x.ndim else 1
+    d = _one_dim("chunk", x, dim, at_least_1d=True)
+    size = x.shape[d]
+    if not size:  # torch: `chunks` empty pieces
+        return tuple(_slice_along(x, d, 0, 0) for _ in range(int(chunks)))
     return split(x, max(-(-size // int(chunks)), 1) if size else 0, d)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     """The slices of x along dim, that dimension removed."""
     d = _one_dim("unbind", x, dim)
+    if x.ndim == 0:
+        raise IndexError(f"unbind: dimension {dim} specified, but the tensor has no dimensions")
     return tuple(squeeze(piece, d) for piece in split(x, 1, d)) if x.shape[d] else ()
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim (a view)."""
-    d = _one_dim("narrow", x, dim)
+    check_ints("narrow", dim, start, length)
+    d = _one_dim("narrow", x, dim, at_least_1d=True)
     start = start + x.shape[d] if start < 0 else start
     if not 0 <= start <= x.shape[d] or length < 0 or start + length > x.shape[d]:
         raise IndexError(
@@ -542,8 +629,20 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of x at the 1-D integer `index` along dim; the gradient scatter-adds back."""
     d = _one_dim("index_select", x, dim)
-    if not isinstance(index, Tensor) or index.ndim > 1 or index.array.dtype.kind not in "iu":
+    if not isinstance(index, Tensor) or index.array.dtype.kind not in "iu":
         raise TypeError("index_select: index must be a 1-D integer tensor")
+    if index.ndim > 1:
+        raise IndexError(f"index_select: index must be a vector, got shape {tuple(index.shape)}")
+    size = x.shape[d] if x.ndim else 1
+    if x.ndim == 0 and index.array.size != 1:
+        raise ValueError(f"index_select: a 0-d tensor takes one index, got {index.array.size}")
+    # checked here on the CPU, to name this op; on a GPU x[...] below checks it (on the host),
+    # except for a 0-d x, which takes no x[...]
+    array = np.asarray(index) if x.ndim == 0 else index.array
+    if isinstance(array, np.ndarray) and array.size and ((array < 0) | (array >= size)).any():
+        raise IndexError(f"index_select: index out of range for dimension {d} of size {size}")
+    if x.ndim == 0:
+        return x
     items = [slice(None)] * x.ndim
     items[d] = reshape(index, -1)
     return getitem(x, tuple(items))
@@ -551,15 +650,18 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def repeat(x: Tensor, *sizes) -> Tensor:
     """x tiled sizes[i] times along each dimension (len(sizes) >= x.ndim), as torch's repeat."""
-    sizes = _shape_arg(sizes)
+    return _repeat("repeat", x, _shape_arg(sizes))
+
+
+def _repeat(name: str, x: Tensor, sizes: tuple) -> Tensor:
     if len(sizes) < x.ndim:
         raise RuntimeError(
-            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
-            "of tensor"
+            f"{name}: Number of dimensions of repeat dims can not be smaller than number of "
+            "dimensions of tensor"
         )
-    if any(s < 0 for s in sizes):
-        raise RuntimeError(f"repeat: repeats can not be negative, got {list(sizes)}")
     shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    if any(r * s < 0 for r, s in zip(sizes, shape)):  # torch checks the result's sizes
+        raise RuntimeError(f"{name}: repeats can not be negative, got {list(sizes)}")
     # (s0, s1, ...) -> (1, s0, 1, s1, ...) -> (r0, s0, r1, s1, ...) -> (r0 s0, r1 s1, ...)
     interleaved = tuple(v for s in shape for v in (1, s))
     expanded = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
@@ -570,7 +672,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 def tile(x: Tensor, dims) -> Tensor:
     """x repeated dims[i] times along each dimension; missing leading dims count as 1."""
     dims = _shape_arg((dims,) if isinstance(dims, (int, np.integer)) else tuple(dims))
-    return repeat(x, *((1,) * (x.ndim - len(dims)) + dims))
+    return _repeat("tile", x, (1,) * (x.ndim - len(dims)) + dims)
 
 
 def flip(x: Tensor, *dims) -> Tensor:
@@ -581,7 +683,12 @@ def flip(x: Tensor, *dims) -> Tensor:
 
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
     """x shifted circularly; with dims None, over the flattened tensor (shape kept)."""
-    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else shifts
+    if not isinstance(shifts, (tuple, list)) or not all(isinstance(s, (int, np.integer)) for s in shifts):
+        raise TypeError(f"roll: shifts must be an int or a tuple of ints, got {shifts!r}")
+    if not shifts:
+        raise RuntimeError("roll: shifts required")
+    shifts = tuple(int(s) for s in shifts)
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(
@@ -593,11 +700,15 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
         raise RuntimeError(
             f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}"
         )
-    dims = tuple(normalize_dims("roll", d, x.ndim)[0] for d in dims)
+    check_ints("roll", *dims)
+    if x.ndim == 0:
+        raise IndexError(f"roll: dims {dims} given, but the tensor has no dimensions")
+    dims = tuple(normalize_dim("roll", d, x.ndim) for d in dims)
     return Roll.apply(x, shifts, dims)
 
 
 def _triangle(name: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    _check_diagonal(name, diagonal)
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
     rows, cols = x.shape[-2:]
@@ -623,6 +734,11 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle("triu", x, diagonal, lower=False)
 
 
+def _check_diagonal(name: str, diagonal) -> None:
+    if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+        raise TypeError(f"{name}: diagonal must be an int, got {diagonal!r}")
+
+
 def _diagonal_positions(n_rows: int, n_cols: int, diagonal: int):
     start_row, start_col = max(-diagonal, 0), max(diagonal, 0)
     length = max(min(n_rows - start_row, n_cols - start_col), 0)
@@ -631,6 +747,7 @@ def _diagonal_positions(n_rows: int, n_cols: int, diagonal: int):
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """1-D x: a square matrix with x on the given diagonal; 2-D x: that diagonal as 1-D."""
+    _check_diagonal("diag", diagonal)
     if x.ndim == 2:
         rows, cols = _diagonal_positions(*x.shape, diagonal)
         return getitem(x, (rows, cols))
@@ -644,12 +761,21 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     """x with value (a number or a 0-d tensor) where the bool mask is True (broadcasting)."""
+    if not isinstance(value, (Tensor, bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {value!r}")
     if not isinstance(mask, Tensor) or mask.array.dtype != np.bool_:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(
             f"masked_fill_ only supports boolean masks, but got mask with dtype {got}"
         )
     same_device("masked_fill", x, mask)
+    try:
+        np.broadcast_shapes(tuple(x.shape), tuple(mask.shape))
+    except ValueError:
+        raise ValueError(
+            f"masked_fill: a mask of shape {tuple(mask.shape)} does not broadcast with the tensor's "
+            f"shape {tuple(x.shape)}"
+        ) from None
     from gpugrad.ops._operands import constant
     from gpugrad.ops.elementwise import where
 

@@ -8,7 +8,7 @@ from collections import namedtuple
 import numpy as np
 
 from gpugrad.backend import device_guard, xp_of
-from gpugrad.ops._operands import normalize_dims
+from gpugrad.ops._operands import normalize_dim
 from gpugrad.ops.reduce import _gather
 from gpugrad.tensor import Tensor
 
@@ -37,11 +37,12 @@ def _take(x: Tensor, dim: int, index):
 
 
 def _dim(name: str, x: Tensor, dim: int) -> int:
-    return normalize_dims(name, dim, x.ndim)[0] if x.ndim else 0
+    return normalize_dim(name, dim, x.ndim)  # a 0-d tensor takes 0 and -1
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """(values, indices) sorted along dim; the values' gradient flows back to x."""
+    _dim("sort", x, dim)
     if x.ndim == 0:
         return sort_result(x, Tensor._make(xp_of(x.array).zeros((), dtype=np.int64)))
     d = _dim("sort", x, dim)
@@ -62,7 +63,11 @@ def msort(x: Tensor) -> Tensor:
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """(values, indices) of the k largest (or smallest) entries along dim, in order."""
+    if not isinstance(k, (int, np.integer)):
+        raise TypeError(f"topk: k must be an int, got {k!r}")
     d = _dim("topk", x, dim)
+    if x.array.dtype == np.bool_:
+        raise TypeError("topk: bool tensors are not supported (as in torch)")
     size = x.shape[d] if x.ndim else 1
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= size:
         raise RuntimeError(

@@ -55,8 +55,14 @@ def embedding(
         raise NotImplementedError(
             "embedding: max_norm, scale_grad_by_freq and sparse gradients are not supported"
         )
-    if weight.ndim != 2:
-        raise RuntimeError(f"embedding: weight must be 2-D, got shape {tuple(weight.shape)}")
+    if weight.ndim != 2:  # torch: an IndexError for a 0-d weight (its size(0))
+        kind = IndexError if weight.ndim == 0 else RuntimeError
+        raise kind(f"embedding: weight must be 2-D, got shape {tuple(weight.shape)}")
+    if padding_idx is not None and not -weight.shape[0] <= padding_idx < weight.shape[0]:
+        raise ValueError(
+            f"embedding: padding_idx {padding_idx} must be within the {weight.shape[0]} "
+            "embeddings"
+        )
     _check_indices("embedding", input, weight.shape[0], "input")
     same_device("embedding", weight, input)
     if padding_idx is None:
