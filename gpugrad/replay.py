@@ -367,6 +367,9 @@ def _compile(call, specs, outs, extra, frees, scalars):
         def call(*args):  # a NumPy scalar result, as the later instructions saw it: 0-d
             return np.asarray(result_call(*args))
 
+    if not nested and replay_ctx is None and not isinstance(outs, (tuple, list)):
+        return _plain_step(call, template, values, outs, frees)
+
     def step(regs):
         args = template.copy()
         for i, slot in values:
@@ -392,6 +395,31 @@ def _compile(call, specs, outs, extra, frees, scalars):
     return step
 
 
+def _plain_step(call, template, values, out, frees):
+    """The common instruction (arguments registers or constants, one result or none, not a
+    Function's forward): the same as _compile's step with its branches decided here."""
+    if len(values) == len(template):  # every argument a register
+        slots = tuple(slot for _, slot in values)
+
+        def gather(regs):
+            return [regs[slot] for slot in slots]
+    else:
+        def gather(regs):
+            args = template.copy()
+            for i, slot in values:
+                args[i] = regs[slot]
+            return args
+
+    def step(regs):
+        result = call(*gather(regs))
+        if out is not None:
+            regs[out] = result
+        for slot in frees:
+            regs[slot] = None
+
+    return step
+
+
 def _unpack(outs, result, regs):
     for spec, value in zip(outs, result):
         if isinstance(spec, int):
@@ -404,8 +432,9 @@ def _unpack(outs, result, regs):
 def _signature(args, kwargs):
     def key(value):
         if isinstance(value, Tensor):
-            return ("T", tuple(value.shape), value.array.dtype.str, str(value.device),
-                    value.requires_grad)
+            array = value.array  # (a host array's device is the CPU: no need to name it)
+            where = None if isinstance(array, np.ndarray) else str(value.device)
+            return ("T", array.shape, array.dtype, where, value.requires_grad)
         if isinstance(value, (list, tuple)):
             return (type(value).__name__, tuple(key(v) for v in value))
         try:
