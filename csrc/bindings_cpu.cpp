@@ -1,8 +1,9 @@
-// pybind11 module gpugrad._C: the C++ (OpenMP) kernels over host arrays, one function per entry
+// pybind11 module gpugrad._C: the C++ kernels over host arrays, one function per entry
 // of common/kernel_list.h (see bindings.h). Pointers are addresses of C-contiguous arrays
 // (numpy: arr.ctypes.data); dtype is "float32" or "float64".
 #include "bindings.h"
 #include "cpu/launchers.h"
+#include "cpu/parallel.h"
 
 namespace {
 
@@ -22,4 +23,17 @@ PYBIND11_MODULE(_C, m) {
   GG_KERNELS(GG_DEFINE_KERNEL)
 #undef GG_NS
   m.def("kernel_names", [names] { return names; }, "names of the kernel functions this module exports");
+  m.def("get_num_threads", &gg::cpu::num_threads, "threads a kernel may use, the caller included");
+  m.def(
+      "set_num_threads",
+      [](int threads) {
+        if (threads < 1) {
+          throw pybind11::value_error("gpugrad._C.set_num_threads: threads must be >= 1, got " +
+                                      std::to_string(threads));
+        }
+        gg::cpu::set_num_threads(threads);
+      },
+      pybind11::arg("threads"), "threads the kernels may use from now on (>= 1)");
+  m.def("started_workers", &gg::cpu::started_workers,
+        "pool threads started so far (they sleep between kernels)");
 }

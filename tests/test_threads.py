@@ -1,0 +1,184 @@
+"""The CPU thread policy: gg.set_num_threads / get_num_threads set gpugrad._C's pool and numpy's
+BLAS together; every kernel gives its reference's values and the same values at any thread
+count on sizes that go parallel; the pool's workers sleep between kernels (no OpenMP runtime,
+no CPU used while idle), survive concurrent callers and fork. No speed is asserted here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+from gpugrad.backend import kernels
+from tests import kernel_cases
+
+_C = pytest.importorskip("gpugrad._C")
+
+PARALLEL_N = 200_003  # above two grains of every kernel, and not a multiple of any thread count
+
+
+@pytest.fixture
+def restore_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = gg.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=None):  # restores BLAS's count on exit
+        yield
+        gg.set_num_threads(before)
+
+
+def _run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_set_num_threads_sets_kernels_and_blas(restore_threads):
+    from threadpoolctl import threadpool_info
+
+    for threads in (1, 3):
+        gg.set_num_threads(threads)
+        assert gg.get_num_threads() == threads == _C.get_num_threads()
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and set(blas) == {threads}
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)],
+)
+def test_set_num_threads_rejects(bad, error, restore_threads):
+    before = gg.get_num_threads()
+    with pytest.raises(error, match="set_num_threads"):
+        gg.set_num_threads(bad)
+    assert gg.get_num_threads() == before
+
+
+def test_without_threadpoolctl_kernels_still_follow(restore_threads, monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+    with pytest.warns(RuntimeWarning, match="threadpoolctl"):
+        gg.set_num_threads(2)
+    assert _C.get_num_threads() == 2
+
+
+def test_default_is_the_usable_cores_or_omp_num_threads():
+    code = "from gpugrad import _C; print(_C.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    if cores is not None:
+        assert int(result.stdout) == cores
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**env, "OMP_NUM_THREADS": "3"},
+        timeout=60,
+        check=True,
+    )
+    assert int(result.stdout) == 3
+
+
+@pytest.mark.parametrize("name", kernels.kernel_names())
+def test_every_kernel_agrees_at_any_thread_count(name, restore_threads):
+    """Each case at 1, 2 and 3 threads against the reference, and bitwise the same at every
+    count but bias_act_bwd's column sums (partial sums per worker, added in worker order)."""
+    for case in kernel_cases.cases(name, PARALLEL_N, np.float32):
+        results = []
+        for threads in (1, 2, 3):
+            gg.set_num_threads(threads)
+            kernel_cases.check(name, case, np.float32, level="native")
+            results.append(kernel_cases.run(name, case.args, level="native", host=case.host))
+        for other in results[1:]:
+            for k, (a, b) in enumerate(zip(results[0], other)):
+                if not (name == "bias_act_bwd" and k == 1):
+                    np.testing.assert_array_equal(a, b, err_msg=f"{case.what} output {k}")
+
+
+def test_concurrent_callers_get_right_results(restore_threads):
+    """Python threads calling kernels at once (the GIL is released): one loop holds the pool,
+    the others run their chunks on their own thread."""
+    gg.set_num_threads(2)
+    x = kernel_cases.sample(PARALLEL_N, np.float32)
+    expected = kernels.sigmoid_reference(x)
+    failures = []
+
+    def call():
+        for _ in range(20):
+            with kernels.use("native"):
+                y = kernels.sigmoid_fwd(x)
+            if not np.allclose(y, expected, rtol=1e-6, atol=1e-7):
+                failures.append("wrong values")
+
+    workers = [threading.Thread(target=call) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not failures
+
+
+def test_pool_workers_sleep_and_no_openmp_is_loaded():
+    """Workers start on the first parallel loop; between loops they use no CPU (they block on a
+    condition variable; OpenMP workers would spin); gpugrad._C loads no OpenMP runtime."""
+    result = _run_python("""
+        import os, time
+        import numpy as np
+        from gpugrad import _C
+        _C.set_num_threads(2)
+        print(_C.started_workers())
+        x = np.ones(1 << 20, np.float32); y = np.empty_like(x)
+        for _ in range(20):
+            _C.sigmoid_fwd(x.ctypes.data, y.ctypes.data, x.size, "float32")
+        print(_C.started_workers())
+        start = time.process_time()
+        time.sleep(0.5)
+        print(time.process_time() - start)
+        maps = open("/proc/self/maps").read() if os.path.exists("/proc/self/maps") else ""
+        print(any(name in maps for name in ("libgomp", "libomp", "libiomp")))
+    """)
+    assert result.returncode == 0, result.stderr
+    before, after, idle_cpu_s, openmp = result.stdout.split()
+    assert (int(before), int(after)) == (0, 1)
+    assert float(idle_cpu_s) < 0.1  # CPU time while every thread should sleep (not a speed)
+    assert openmp == "False"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_forked_child_gets_a_pool_of_its_own():
+    result = _run_python(
+        """
+        import os
+        import numpy as np
+        from gpugrad import _C
+        _C.set_num_threads(2)
+        x = np.linspace(-5, 5, 1 << 20, dtype=np.float32); y = np.empty_like(x)
+        _C.sigmoid_fwd(x.ctypes.data, y.ctypes.data, x.size, "float32")  # the parent's workers
+        pid = os.fork()
+        if pid == 0:
+            z = np.empty_like(x)
+            _C.sigmoid_fwd(x.ctypes.data, z.ctypes.data, x.size, "float32")
+            os._exit(0 if np.array_equal(y, z) and _C.started_workers() == 1 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
