@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA = "gpugrad-bench-cpu/1"
+SCHEMA = "gpugrad-bench-cpu/2"  # 2: thread settings, gemm-only, kernels
 BASELINE = "torch"
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
@@ -42,7 +42,7 @@ class Settings:
     max_repeats: int = 300
     min_sample_s: float = 1e-3  # a sample loops over calls until it lasts at least this
     repeats: int | None = None
-    threads: int | None = None  # every pool (BLAS, OpenMP, torch) to this; None: torch = BLAS
+    threads: int | None = None  # gpugrad, its BLAS and torch at this many; None: their defaults
     quick: bool = False  # tiny sizes (the smoke test)
 
 
@@ -132,6 +132,7 @@ def timed_result(
         "repeats": measured["repeats"],
         "timings": measured["timings"],
         "ratio_vs_torch": ratios(measured),
+        "threads": "default" if settings.threads is None else settings.threads,
     }
     row.update(extra)
     return row
@@ -147,25 +148,46 @@ def numpy_blas(info: list[dict]) -> dict | None:
     return blas[0] if blas else None
 
 
-def match_threads(torch, threads: int | None = None) -> dict:
-    """Give torch as many intra-op threads as numpy's BLAS uses (or set every pool, BLAS,
-    OpenMP and torch's, to `threads`); report both."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+class Threads:
+    """The thread counts of gpugrad's kernels, numpy's BLAS and torch as this process started
+    (the defaults a user gets), and `apply(n)`: all three at n, or back to those defaults
+    (None), torch then matching numpy's BLAS."""
 
-    from gpugrad.backend import kernels
+    def __init__(self, torch):
+        from threadpoolctl import threadpool_info
 
-    kernels.native_cpu()  # load gpugrad._C, so that its OpenMP pool is seen and limited too
-    before = torch.get_num_threads()
-    if threads is not None:
-        threadpool_limits(limits=threads)
-    blas = numpy_blas(threadpool_info())
-    torch.set_num_threads(threads or (int(blas["num_threads"]) if blas else before))
-    return {
-        "requested": threads,
-        "numpy_blas_threads": blas["num_threads"] if blas else None,
-        "torch_threads_default": before,
-        "torch_threads": torch.get_num_threads(),
-    }
+        import gpugrad as gg
+
+        self.torch = torch
+        blas = numpy_blas(threadpool_info())
+        self.gpugrad_default = gg.get_num_threads()
+        self.blas_default = int(blas["num_threads"]) if blas else None
+        self.torch_default = torch.get_num_threads()
+
+    def apply(self, threads: int | None) -> dict:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        import gpugrad as gg
+        from gpugrad.backend import kernels
+
+        if threads is not None:
+            gg.set_num_threads(threads)
+        else:
+            native = kernels.native_cpu()
+            if native is not None:
+                native.set_num_threads(self.gpugrad_default)
+            if self.blas_default is not None:
+                threadpool_limits(limits=self.blas_default, user_api="blas")
+        blas = numpy_blas(threadpool_info())
+        blas_threads = int(blas["num_threads"]) if blas else None
+        self.torch.set_num_threads(threads or blas_threads or self.torch_default)
+        return {
+            "requested": "default" if threads is None else threads,
+            "gpugrad_threads": gg.get_num_threads(),
+            "numpy_blas_threads": blas_threads,
+            "torch_threads_default": self.torch_default,
+            "torch_threads": self.torch.get_num_threads(),
+        }
 
 
 # ---- what the numbers were taken on -------------------------------------------------------------
@@ -244,7 +266,10 @@ def environment(torch=None) -> dict:
 
 
 def git_record() -> dict | None:
-    root = Path(__file__).resolve().parent.parent
+    """The commit of the source checkout gpugrad runs from (None for an installed wheel)."""
+    root = Path(__file__).resolve().parent.parent.parent
+    if not (root / "csrc").is_dir() or not (root / "gpugrad").is_dir():
+        return None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -278,7 +303,10 @@ def report(env: dict, settings: Settings, results: list[dict], wall_s: float) ->
             "warm-up, then rounds that run each implementation once in rotating order; "
             "time.perf_counter_ns per sample; median and p10/p90 of the time per call; "
             "ratio = median(impl) / median(torch), < 1 means faster than torch; "
-            "torch.set_num_threads = numpy's BLAS threads (every pool = --threads when given); "
+            "vs_gemm_only = median(impl) / median(the step's GEMMs alone); "
+            "threads 'default': gpugrad's and numpy's BLAS defaults, torch.set_num_threads = "
+            "numpy's BLAS threads; threads N: gg.set_num_threads(N) and torch.set_num_threads(N); "
+            "kernels: bytes read + written / median time, against numpy copies of the same size; "
             "gc left enabled"
         ),
         "wall_s": wall_s,
@@ -319,7 +347,6 @@ def fmt_bytes(n) -> str:
 
 def markdown(doc: dict) -> str:
     m, blas, env = doc["machine"], doc.get("numpy_blas") or {}, doc["env"]
-    threads = doc.get("threads", {})
     openblas = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     parts = [f"{k}={env[k]['value']}" if env[k]["set"] else f"{k} unset" for k in openblas]
     parts += [f"{k}={v['value']}" for k, v in env.items() if v["set"] and k not in openblas]
@@ -329,10 +356,14 @@ def markdown(doc: dict) -> str:
         f"- machine: {m['cpu_model']}, {m['logical_cores']} logical cores, {m['platform']}; "
         f"load average at start {m['loadavg_at_start']}, at end {doc['loadavg_at_end']}"
     )
+    settings = "; ".join(
+        f"threads {t['requested']}: gpugrad {t['gpugrad_threads']}, numpy BLAS "
+        f"{t['numpy_blas_threads']}, torch {t['torch_threads']}"
+        for t in doc.get("threads", [])
+    )
     blas_line = (
-        f"- numpy BLAS: {blas.get('library')} {blas.get('version')} (kernel {blas.get('kernel')}), "
-        f"{blas.get('threads')} threads; torch threads {threads.get('torch_threads')} "
-        f"(default {threads.get('torch_threads_default')}); {env_text}"
+        f"- numpy BLAS: {blas.get('library')} {blas.get('version')} (kernel {blas.get('kernel')}); "
+        f"{settings}; {env_text}"
     )
     backend = doc["gpugrad_backend"]
     versions = (
@@ -342,29 +373,76 @@ def markdown(doc: dict) -> str:
     kind = "quick run (tiny sizes)" if doc["settings"]["quick"] else "full run"
     how = (
         f"- {kind}, {doc['wall_s']:.0f} s. Ratio = time(impl) / time(torch): < 1 means faster "
-        "than torch; paired p10 – p90: spread of the per-round ratios."
+        "than torch; paired p10 – p90: spread of the per-round ratios; vs GEMMs: time / time of "
+        "the step's GEMMs alone."
     )
     lines = [f"# gpugrad vs torch, CPU — {doc['date']}", "", machine, blas_line, versions, how, ""]
-    groups: dict[str, list] = {}
+    lines += _summary(doc["results"])
+    groups: dict[tuple, list] = {}
     for row in doc["results"]:
-        groups.setdefault(row["group"], []).append(row)
-    for group, rows in groups.items():
-        lines += [f"## {group}", ""]
+        groups.setdefault((row["group"], row.get("threads")), []).append(row)
+    for (group, threads), rows in groups.items():
+        lines += [f"## {group}" + ("" if threads is None else f", threads {threads}"), ""]
         if group == "memory":
             lines += _memory_table(rows)
+        elif group == "kernels":
+            lines += _kernel_table(rows)
         else:
             lines += _timing_table(rows)
         lines.append("")
     return "\n".join(lines)
 
 
+def _summary(results: list[dict]) -> list[str]:
+    """The headline: each MLP step as gpugrad / torch and step / GEMM-only per thread setting."""
+    mlp = [row for row in results if row["group"] == "mlp"]
+    settings = list(dict.fromkeys(row["threads"] for row in mlp))
+    if not mlp:
+        return []
+    header = "| MLP step (float32) |" + "".join(
+        f" gpugrad / torch, threads {t} | gpugrad / GEMMs, threads {t} |" for t in settings
+    )
+    lines = ["## Summary", "", header, "|---|" + "---:|---:|" * len(settings)]
+    for name in dict.fromkeys(row["name"] for row in mlp):
+        cells = []
+        for t in settings:
+            row = next((r for r in mlp if r["name"] == name and r["threads"] == t), None)
+            ratio = row and row["ratio_vs_torch"].get("gpugrad")
+            roof = row and row.get("vs_gemm_only", {}).get("gpugrad")
+            cells += [f"{ratio['median']:.2f}x" if ratio else "–", f"{roof:.2f}" if roof else "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _kernel_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| kernel | elements | bytes | median | GB/s | vs copy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    copy = next((r["copy_gbps"] for r in rows if "copy_gbps" in r), {})
+    for row in rows:
+        if "gbps" not in row:
+            lines.append(f"| {row['name']} | {'; '.join(row.get('notes', []))} | | | | |")
+            continue
+        t, params = row["timings"][row["name"]], row["params"]
+        lines.append(
+            f"| {row['name']} | {params['elements']} | {fmt_bytes(params['bytes'])} | "
+            f"{fmt_time(t['median'])} | {row['gbps']:.1f} | {row['vs_copy']:.2f} |"
+        )
+    if copy:
+        lines.append("")
+        lines.append("copy bandwidth: " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in copy.items()))
+    return lines
+
+
 def _timing_table(rows: list[dict]) -> list[str]:
     lines = [
-        "| case | impl | median | p10 – p90 | vs torch | paired p10 – p90 |",
-        "|---|---|---:|---:|---:|---:|",
+        "| case | impl | median | p10 – p90 | vs torch | paired p10 – p90 | vs GEMMs |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         per_op = row.get("per_op")
+        roof = row.get("vs_gemm_only", {})
         for impl, t in row["timings"].items():
             r = row["ratio_vs_torch"].get(impl)
             ratio = f"**{r['median']:.2f}x**" if r else "1"
@@ -373,10 +451,11 @@ def _timing_table(rows: list[dict]) -> list[str]:
             median = fmt_time(t["median"] / scale) + (" /op" if per_op else "")
             lines.append(
                 f"| {row['name']} | {impl} | {median} | "
-                f"{fmt_time(t['p10'] / scale)} – {fmt_time(t['p90'] / scale)} | {ratio} | {spread} |"
+                f"{fmt_time(t['p10'] / scale)} – {fmt_time(t['p90'] / scale)} | {ratio} | {spread} "
+                f"| {f'{roof[impl]:.2f}' if impl in roof else ''} |"
             )
         for note in row.get("notes", []):
-            lines.append(f"| {row['name']} | note | {note} | | | |")
+            lines.append(f"| {row['name']} | note | {note} | | | | |")
     return lines
 
 
