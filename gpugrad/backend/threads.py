@@ -1,6 +1,7 @@
 """How many CPU threads gpugrad uses: its own kernels (gpugrad._C's pool, whose workers sleep
-between kernels) and numpy's BLAS (the GEMMs), set together as torch.set_num_threads sets its
-own pool and MKL. BLAS threads are set through threadpoolctl."""
+between kernels; each instruction-set build of _C has one) and numpy's BLAS (the GEMMs), set
+together as torch.set_num_threads sets its own pool and MKL. BLAS threads are set through
+threadpoolctl."""
 
 from __future__ import annotations
 
@@ -24,9 +25,8 @@ def set_num_threads(threads: int) -> None:
         raise TypeError(f"set_num_threads: threads must be an int, got {type(threads).__name__}")
     if threads < 1:
         raise ValueError(f"set_num_threads: threads must be >= 1, got {threads}")
-    native = kernels.native_cpu()
-    if native is not None:
-        native.set_num_threads(int(threads))
+    for module in kernels.cpu_modules().values():  # the one in use, and any other build
+        module.set_num_threads(int(threads))
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
