@@ -21,7 +21,7 @@ from tests import kernel_cases
 pytest.importorskip("gpugrad._C")
 _C = kernels.native_cpu()  # the build of gpugrad._C this CPU runs
 
-PARALLEL_N = 200_003  # above two grains of every kernel, and not a multiple of any thread count
+PARALLEL_N = 600_001  # two grains of every kernel or more (csrc/cpu/parallel.h), odd
 
 
 @pytest.fixture

@@ -13,8 +13,11 @@ namespace gg::cpu {
 
 // Elements per worker before a second thread pays: a pass over memory (relu, SGD, bias add)
 // and a pass that also evaluates exp / erf / sqrt per element (sigmoid, GELU, softmax, Adam).
-constexpr int64_t kGrainMemory = int64_t(1) << 16;
-constexpr int64_t kGrainMath = int64_t(1) << 14;
+// Waking a sleeping worker and waiting for it cost ~50 µs on the 2-core VM this was measured on
+// (2026-12-03, quiet: 2 threads ran 32K-element sigmoid at 0.31x, 256K at 1.15x; SGD broke even
+// near 300K), so a loop splits only where one thread would take >~ 150 µs.
+constexpr int64_t kGrainMemory = int64_t(1) << 18;
+constexpr int64_t kGrainMath = int64_t(1) << 17;
 
 // Threads a parallel loop may use (the caller included); >= 1. Default: OMP_NUM_THREADS when
 // set (as torch reads it), else the cores this process may run on.
