@@ -187,3 +187,40 @@ def test_forked_child_gets_a_pool_of_its_own():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0"]
+
+
+class _FakeBlas:
+    """Records the thread counts asked of a BLAS library (threadpoolctl's controller API)."""
+
+    def __init__(self, threads):
+        self.threads, self.asked = threads, []
+
+    def get_num_threads(self):
+        return self.threads
+
+    def set_num_threads(self, threads):
+        self.asked.append(threads)
+        self.threads = threads
+
+
+@pytest.mark.parametrize(
+    "shapes, asked",
+    [
+        (((64, 128), (128, 128)), [1, 2]),  # 1M multiply-adds: one thread, then back to 2
+        (((256, 512), (512, 512)), []),  # 67M: worth every thread
+        (((8, 8), (8, 8)), []),  # OpenBLAS runs it on the caller anyway
+        (((4, 64, 128), (128, 128)), [1, 2]),  # a batch of small products
+    ],
+)
+def test_small_gemms_run_on_one_blas_thread(shapes, asked, monkeypatch):
+    from gpugrad.backend import threads
+
+    fake = _FakeBlas(2)
+    monkeypatch.setattr(threads, "_controllers", [(fake,)])
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    np.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-6, atol=1e-5)
+    assert fake.asked == asked and fake.threads == 2
+    x, w = gg.from_numpy(a), gg.from_numpy(b)
+    np.testing.assert_allclose((x @ w).numpy(), a @ b, rtol=1e-6, atol=1e-5)  # the op uses it
+    assert fake.asked == asked * 2

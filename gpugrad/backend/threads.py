@@ -1,14 +1,24 @@
 """How many CPU threads gpugrad uses: its own kernels (gpugrad._C's pool, whose workers sleep
 between kernels; each instruction-set build of _C has one) and numpy's BLAS (the GEMMs), set
 together as torch.set_num_threads sets its own pool and MKL. BLAS threads are set through
-threadpoolctl."""
+threadpoolctl. A GEMM too small to gain from more threads runs on one (`matmul`)."""
 
 from __future__ import annotations
 
 import numbers
 import warnings
 
+import numpy as np
+
 from gpugrad.backend import kernels
+
+# A GEMM of fewer multiply-adds than this runs on one BLAS thread whatever the setting. Measured
+# on a 2-core VM (2026-12-03): a second thread gains at most 1.3x below it (15 µs), while a
+# worker that another process has taken the core from stalls the whole product for a time
+# slice: with 2 threads, a 64-128-128-10 MLP step took 64 ms instead of 1 ms in 1 step of 3.
+SMALL_GEMM = 1 << 22
+# Below this OpenBLAS runs on the calling thread by itself: no need to ask.
+BLAS_SERIAL_GEMM = 1 << 18
 
 
 def get_num_threads() -> int:
@@ -48,3 +58,40 @@ def _blas_threads() -> int | None:
         return None
     counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
     return max(counts) if counts else None
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for host arrays, on one BLAS thread when each product is too small to pay for more."""
+    if a.ndim < 2 or b.ndim < 2:
+        return a @ b
+    macs = a.shape[-2] * a.shape[-1] * b.shape[-1]
+    if not BLAS_SERIAL_GEMM <= macs < SMALL_GEMM:
+        return a @ b
+    libs = _blas_controllers()
+    counts = [lib.get_num_threads() for lib in libs]
+    if not counts or max(counts) <= 1:
+        return a @ b
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        return a @ b
+    finally:
+        for lib, count in zip(libs, counts):
+            lib.set_num_threads(count)
+
+
+_controllers: list = []
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded (numpy's), found once."""
+    if not _controllers:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controllers.append(())
+        else:
+            _controllers.append(
+                tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+            )
+    return _controllers[0]
