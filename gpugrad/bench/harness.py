@@ -454,9 +454,14 @@ def _timing_table(rows: list[dict]) -> list[str]:
                 f"{fmt_time(t['p10'] / scale)} – {fmt_time(t['p90'] / scale)} | {ratio} | {spread} "
                 f"| {f'{roof[impl]:.2f}' if impl in roof else ''} |"
             )
-        for note in row.get("notes", []):
-            lines.append(f"| {row['name']} | note | {note} | | | | |")
+        lines += _note_lines(row, columns=7)
     return lines
+
+
+def _note_lines(row: dict, columns: int) -> list[str]:
+    """A row's notes as table lines of `columns` cells."""
+    return [f"| {row['name']} | note | {note} |" + " |" * (columns - 3)
+            for note in row.get("notes", [])]
 
 
 def _memory_table(rows: list[dict]) -> list[str]:
@@ -474,6 +479,5 @@ def _memory_table(rows: list[dict]) -> list[str]:
                 f"{fmt_bytes(v.get('saved_activation_bytes'))} | {fmt_bytes(v.get('peak_rss_delta'))} | "
                 f"{fmt_bytes(v.get('tracemalloc_peak'))} | {ratio} |"
             )
-        for note in row.get("notes", []):
-            lines.append(f"| {row['name']} | note | {note} | | | | |")
+        lines += _note_lines(row, columns=7)
     return lines
