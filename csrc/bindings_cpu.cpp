@@ -56,6 +56,8 @@ PYBIND11_MODULE(GG_CPU_MODULE, m) {
       pybind11::arg("threads"), "threads the kernels may use from now on (>= 1)");
   m.def("started_workers", &gg::cpu::started_workers,
         "pool threads started so far (they sleep between kernels)");
+  m.def("blas_busy_for", &gg::cpu::blas_busy_for, pybind11::arg("seconds"),
+        "kernels run on the calling thread for this long (the BLAS's threads spin); 0 ends it");
   m.attr("isa") = GG_CPU_ISA;
   m.def("cpu_supports", &cpu_supports, pybind11::arg("isa"),
         "whether this CPU runs the module built for isa: 'baseline', 'avx2' or 'avx512'");

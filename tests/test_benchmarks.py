@@ -141,3 +141,18 @@ def test_source_checkout_entry_point_writes_into_benchmarks_results():
     assert proc.returncode == 0, proc.stderr
     assert "python -m benchmarks.run" in proc.stdout
     assert str(ROOT / "benchmarks" / "results") in "".join(proc.stdout.split())  # help wraps it
+
+
+def test_settle_pauses_and_warms_before_each_sample():
+    """With settle_s, each sample of one of several implementations follows a pause and one
+    untimed call (the other libraries' threads go idle, this one's wake)."""
+    import time
+
+    calls = {"a": 0, "b": 0}
+    fns = {name: (lambda name=name: calls.__setitem__(name, calls[name] + 1)) for name in calls}
+    settings = harness.Settings(warmup=1, repeats=3, min_sample_s=0.0, settle_s=0.01)
+    started = time.perf_counter()
+    measured = harness.measure(fns, settings)
+    assert time.perf_counter() - started >= 6 * 0.01
+    assert calls == {"a": 1 + 3 * 2, "b": 1 + 3 * 2}  # warm-up, then per round: untimed + timed
+    assert measured["repeats"] == 3

@@ -208,3 +208,22 @@ def test_small_gemms_run_on_one_blas_thread(shapes, asked, monkeypatch):
     x, w = gg.from_numpy(a), gg.from_numpy(b)
     np.testing.assert_allclose((x @ w).numpy(), a @ b, rtol=1e-6, atol=1e-5)  # the op uses it
     assert fake.asked == asked * 2
+    _C.blas_busy_for(0)  # a large product marked the BLAS busy: not for the next tests
+
+
+def test_kernels_keep_to_the_calling_thread_while_blas_threads_spin():
+    result = _run_python("""
+        import numpy as np
+        from gpugrad.backend import kernels
+        C = kernels.native_cpu()
+        C.set_num_threads(2)
+        x = np.ones(1 << 20, np.float32); y = np.empty_like(x)
+        C.blas_busy_for(60.0)  # as after a multi-threaded GEMM (threads.matmul)
+        C.sigmoid_fwd(x, y, x.size, "float32")
+        print(C.started_workers())
+        C.blas_busy_for(0)
+        C.sigmoid_fwd(x, y, x.size, "float32")
+        print(C.started_workers())
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "1"]

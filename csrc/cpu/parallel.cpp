@@ -3,6 +3,7 @@
 #include "cpu/parallel.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <memory>
@@ -150,6 +151,30 @@ int num_threads() {
 }
 
 void set_num_threads(int threads) { g_threads.store(std::max(1, threads), std::memory_order_relaxed); }
+
+namespace {
+
+std::atomic<int64_t> g_blas_busy_until{0};  // steady_clock nanoseconds; 0: not busy
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void blas_busy_for(double seconds) {
+  g_blas_busy_until.store(seconds > 0 ? now_ns() + static_cast<int64_t>(seconds * 1e9) : 0,
+                          std::memory_order_relaxed);
+}
+
+int threads_now() {
+  const int threads = num_threads();
+  if (threads == 1) return 1;
+  const int64_t until = g_blas_busy_until.load(std::memory_order_relaxed);
+  return until != 0 && now_ns() < until ? 1 : threads;
+}
 
 int started_workers() {
   Pool* existing = g_pool.load(std::memory_order_acquire);

@@ -26,6 +26,13 @@ void set_num_threads(int threads);
 // Pool workers started so far (they start on the first loop that needs them).
 int started_workers();
 
+// The BLAS's own threads stay busy for `seconds` from now (OpenBLAS's spin, yielding, ~0.1 s
+// after each multi-threaded call): until then loops run on the calling thread, since a worker
+// woken onto a core a BLAS thread spins on ran a loop slower than the caller alone did.
+void blas_busy_for(double seconds);
+// Threads a loop may use now: num_threads(), or 1 while the BLAS is busy.
+int threads_now();
+
 using Task = void (*)(void* context, int worker);
 
 // Calls task(context, w) for every w in [0, workers), w = 0 on the calling thread, and returns
@@ -36,7 +43,7 @@ void run_parallel(int workers, Task task, void* context);
 // Number of workers parallel_for uses for `work` items, each worker getting >= `grain`.
 inline int worker_count(int64_t work, int64_t grain) {
   if (work < 2 * grain) return 1;
-  return static_cast<int>(std::min<int64_t>(num_threads(), work / grain));
+  return static_cast<int>(std::min<int64_t>(threads_now(), work / grain));
 }
 
 // Calls body(begin, end, worker) on `workers` contiguous chunks covering [0, n). The chunks

@@ -19,6 +19,11 @@ from gpugrad.backend import kernels
 SMALL_GEMM = 1 << 22
 # Below this OpenBLAS runs on the calling thread by itself: no need to ask.
 BLAS_SERIAL_GEMM = 1 << 18
+# After a multi-threaded product the BLAS's threads keep spinning (OpenBLAS: 2^28 cycles, about
+# 0.1 s); a kernel split across gpugrad's threads meanwhile ran slower than on one (a worker
+# woken onto a core a BLAS thread spins on: 5.4 ms vs 3.0 ms for a 784-2048-2048-10 step's
+# bias + relu and SGD, 2026-12-03), so the kernels stay on the calling thread that long.
+BLAS_SPIN_S = 0.1
 
 
 def get_num_threads() -> int:
@@ -61,16 +66,23 @@ def _blas_threads() -> int | None:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for host arrays, on one BLAS thread when each product is too small to pay for more."""
+    """a @ b for host arrays, on one BLAS thread when each product is too small to pay for more;
+    after a multi-threaded one, gpugrad's kernels keep to the calling thread for BLAS_SPIN_S."""
     if a.ndim < 2 or b.ndim < 2:
         return a @ b
     macs = a.shape[-2] * a.shape[-1] * b.shape[-1]
-    if not BLAS_SERIAL_GEMM <= macs < SMALL_GEMM:
+    if macs < BLAS_SERIAL_GEMM:
         return a @ b
     libs = _blas_controllers()
     counts = [lib.get_num_threads() for lib in libs]
     if not counts or max(counts) <= 1:
         return a @ b
+    if macs >= SMALL_GEMM:
+        out = a @ b
+        native = kernels.native_cpu()
+        if native is not None:
+            native.blas_busy_for(BLAS_SPIN_S)
+        return out
     for lib in libs:
         lib.set_num_threads(1)
     try:

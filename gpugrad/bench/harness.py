@@ -44,6 +44,11 @@ class Settings:
     repeats: int | None = None
     threads: int | None = None  # gpugrad, its BLAS and torch at this many; None: their defaults
     quick: bool = False  # tiny sizes (the smoke test)
+    # Before each sample of one of several implementations: a pause, so that the thread pools
+    # of the others go idle (OpenBLAS's spin for ~0.1 s after a call, OpenMP's for less), then
+    # one untimed call: each library is timed with its own threads awake and the others' asleep,
+    # as in a process of its own. Used with more than one thread (run.py sets it).
+    settle_s: float = 0.0
 
 
 QUICK = Settings(warmup=1, budget_s=0.0, min_repeats=3, max_repeats=3, min_sample_s=0.0, quick=True)
@@ -52,9 +57,10 @@ QUICK = Settings(warmup=1, budget_s=0.0, min_repeats=3, max_repeats=3, min_sampl
 # ---- timing -----------------------------------------------------------------------------------
 def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
     """Time each callable: `warmup` calls each, then `repeats` rounds that call every one of
-    them once (a sample of `inner` back-to-back calls), starting each round one name later so
-    that no implementation always runs right after another. Returns per-name statistics of
-    the time per call (µs) and the per-round samples for paired ratios."""
+    them once (a sample of `inner` back-to-back calls; with settings.settle_s, after a pause and
+    an untimed call), starting each round one name later so that no implementation always runs
+    right after another. Returns per-name statistics of the time per call (µs) and the
+    per-round samples for paired ratios."""
     names = list(fns)
     fastest = dict.fromkeys(names, math.inf)
     for _ in range(max(1, settings.warmup)):
@@ -65,10 +71,11 @@ def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
     inner = {
         name: max(1, math.ceil(settings.min_sample_s / max(fastest[name], 1e-9))) for name in names
     }
+    settle = settings.settle_s if len(names) > 1 else 0.0
     if settings.repeats is not None:
         repeats = settings.repeats
     else:
-        per_round = sum(fastest[name] * inner[name] for name in names)
+        per_round = sum(fastest[name] * (inner[name] + bool(settle)) + settle for name in names)
         repeats = int(settings.budget_s / max(per_round, 1e-9))
         repeats = min(settings.max_repeats, max(settings.min_repeats, repeats))
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -76,6 +83,9 @@ def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             fn, calls = fns[name], inner[name]
+            if settle:
+                time.sleep(settle)
+                fn()
             start = time.perf_counter_ns()
             for _ in range(calls):
                 fn()
@@ -306,6 +316,8 @@ def report(env: dict, settings: Settings, results: list[dict], wall_s: float) ->
             "vs_gemm_only = median(impl) / median(the step's GEMMs alone); "
             "threads 'default': gpugrad's and numpy's BLAS defaults, torch.set_num_threads = "
             "numpy's BLAS threads; threads N: gg.set_num_threads(N) and torch.set_num_threads(N); "
+            "with more than one thread, each sample follows a pause of settings.settle_s (the "
+            "other libraries' spinning threads go idle) and one untimed call; "
             "kernels: bytes read + written / median time, against numpy copies of the same size; "
             "gc left enabled"
         ),

@@ -28,6 +28,7 @@ CASES = {
 }
 ONCE = {"memory"}  # bytes saved do not depend on threads: measured at the first setting only
 PROFILE_CHAIN = 15  # ops in the profiled chain of 1-element tensors
+SETTLE_S = 0.15  # pause before each sample with several threads (harness.Settings.settle_s)
 
 
 def thread_settings(text: str) -> list[int | None]:
@@ -116,7 +117,11 @@ def main(argv=None, prog: str = "python -m gpugrad bench", default_out: Path | N
     for k, setting in enumerate(args.threads):
         record = threads.apply(setting)
         env["threads"].append(record)
-        settings = dataclasses.replace(base, threads=setting)
+        several = record["gpugrad_threads"] > 1 or (record["numpy_blas_threads"] or 1) > 1
+        settings = dataclasses.replace(
+            base, threads=setting, settle_s=SETTLE_S if several and not args.quick else 0.0
+        )
+        record["settle_s"] = settings.settle_s
         print(
             f"gpugrad bench (CPU), threads {record['requested']}: gpugrad "
             f"{record['gpugrad_threads']}, numpy BLAS {record['numpy_blas_threads']}, torch "
