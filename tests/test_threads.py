@@ -83,14 +83,15 @@ def test_default_is_the_usable_cores_or_omp_num_threads():
 
 @pytest.mark.parametrize("name", kernels.kernel_names())
 def test_every_kernel_agrees_at_any_thread_count(name, restore_threads):
-    """Each case at 1, 2 and 3 threads against the reference, and bitwise the same at every
-    count but bias_act_bwd's column sums (partial sums per worker, added in worker order)."""
+    """Each case at 1, 2 and 3 threads: bitwise the same at every count (but bias_act_bwd's
+    column sums: partial sums per worker, added in worker order, which the reference checks)."""
     for case in kernel_cases.cases(name, PARALLEL_N, np.float32):
         results = []
         for threads in (1, 2, 3):
             gg.set_num_threads(threads)
-            kernel_cases.check(name, case, np.float32, level="native")
             results.append(kernel_cases.run(name, case.args, level="native", host=case.host))
+        if name == "bias_act_bwd":
+            kernel_cases.check(name, case, np.float32, level="native")  # at 3 threads
         for other in results[1:]:
             for k, (a, b) in enumerate(zip(results[0], other)):
                 if not (name == "bias_act_bwd" and k == 1):
