@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -47,12 +48,15 @@ class Pool {
   bool try_run(int workers, Task task, void* context) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
-    start_workers(workers - 1);
+    // chunks 1..helpers go to workers; the caller runs chunk 0 and any a worker could not take
+    // (the system refused a thread): the same chunks either way
+    const int helpers = start_workers(workers - 1);
     task_ = task;
     context_ = context;
-    remaining_.store(workers - 1, std::memory_order_relaxed);
-    for (int w = 1; w < workers; ++w) slots_[w - 1]->post();
+    remaining_.store(helpers, std::memory_order_relaxed);
+    for (int w = 1; w <= helpers; ++w) slots_[w - 1]->post();
     task(context, 0);
+    for (int w = helpers + 1; w < workers; ++w) task(context, w);
     std::unique_lock<std::mutex> lock(done_mutex_);
     done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
     return true;
@@ -81,14 +85,23 @@ class Pool {
     }
   };
 
-  void start_workers(int count) {
+  // Starts workers until there are `count`; returns how many there are (fewer when the system
+  // refuses a thread: the loop then runs their chunks on the caller).
+  int start_workers(int count) {
     while (static_cast<int>(slots_.size()) < count) {
       const int worker = static_cast<int>(slots_.size()) + 1;
-      slots_.push_back(std::make_unique<Slot>());
-      // detached: the pool lives until the process ends (and a forked child gets a new one)
-      std::thread([this, worker, slot = slots_.back().get()] { work(worker, slot); }).detach();
+      auto slot = std::make_unique<Slot>();
+      slots_.reserve(slots_.size() + 1);  // so that nothing can throw once the thread runs
+      try {
+        // detached: the pool lives until the process ends (and a forked child gets a new one)
+        std::thread([this, worker, raw = slot.get()] { work(worker, raw); }).detach();
+      } catch (const std::system_error&) {
+        break;
+      }
+      slots_.push_back(std::move(slot));
       started_.fetch_add(1, std::memory_order_relaxed);
     }
+    return std::min(count, static_cast<int>(slots_.size()));
   }
 
   void work(int worker, Slot* slot) {
