@@ -159,7 +159,7 @@ def worker(out: str, quick: bool) -> None:
 
 # ---- the driver ------------------------------------------------------------------------------
 def run(ranks: list[int], quick: bool, out_dir: Path) -> tuple[Path, Path]:
-    from benchmarks import harness
+    from gpugrad.bench import harness
     from gpugrad.distributed import launch
 
     doc = {"schema": "gpugrad-bench-distributed/1", **harness.environment(), "runs": []}

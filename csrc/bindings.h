@@ -7,6 +7,7 @@
 // launcher<Kernel>(Tag<T>) through the GG_LAUNCHERS macro of each binding file.
 #pragma once
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -42,6 +43,21 @@ A from_py(PyArg<A> value) {
   } else {
     return value;
   }
+}
+
+// A pointer parameter of the CPU module: an integer address, None (null) or a NumPy array,
+// whose data pointer is read in C++ (Python's arr.__array_interface__ builds a dict per call:
+// a microsecond per array, more than a small kernel takes).
+struct HostAddress {
+  uintptr_t value = 0;
+};
+
+template <class A>
+using HostPyArg = std::conditional_t<std::is_pointer_v<A>, HostAddress, A>;
+
+template <class A>
+A from_py(HostAddress address) {
+  return reinterpret_cast<A>(address.value);
 }
 
 // "(const T* x, T* y, int64_t n)" -> {"x", "y", "n"}: the last word of each parameter.
@@ -147,7 +163,7 @@ void define(py::module_& m, Kernel kernel, const char* doc, Get get, void (*)(A.
     std::apply([&](auto... a) { m.def(kernel.name, function, a..., py::arg("dtype"),
                                       py::arg("stream"), doc); }, args);
   } else {
-    auto function = [kernel, get](PyArg<A>... args, const std::string& dtype) {
+    auto function = [kernel, get](HostPyArg<A>... args, const std::string& dtype) {
       check_arguments(kernel, args...);
       dispatch_dtype<Half>(kernel, dtype, [&](auto tag) {
         py::gil_scoped_release nogil;
@@ -187,3 +203,31 @@ void define(py::module_& m, Kernel kernel, const char* doc, Get get, void (*)(A.
   }
 
 }  // namespace gg::bind
+
+namespace pybind11::detail {
+
+template <>
+struct type_caster<gg::bind::HostAddress> {
+  PYBIND11_TYPE_CASTER(gg::bind::HostAddress, const_name("int | numpy.ndarray | None"));
+
+  bool load(handle source, bool convert) {
+    if (source.is_none()) {
+      value.value = 0;
+      return true;
+    }
+    if (isinstance<array>(source)) {
+      value.value = reinterpret_cast<uintptr_t>(array_proxy(source.ptr())->data);
+      return true;
+    }
+    make_caster<uintptr_t> address;  // an integer address, as the CUDA module takes
+    if (!address.load(source, convert)) return false;
+    value.value = cast_op<uintptr_t>(address);
+    return true;
+  }
+
+  static handle cast(gg::bind::HostAddress address, return_value_policy, handle) {
+    return PyLong_FromVoidPtr(reinterpret_cast<void*>(address.value));
+  }
+};
+
+}  // namespace pybind11::detail

@@ -8,6 +8,7 @@ from gpugrad import accelerator, utils  # noqa: F401  (torch's gg.accelerator an
 from gpugrad.autograd.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gpugrad.backend import Device, backend_info
 from gpugrad.backend import Device as device
+from gpugrad.backend.threads import get_num_threads, set_num_threads
 from gpugrad.creation import Generator  # noqa: F401  (torch.Generator's name)
 from gpugrad.creation import (
     arange, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like, linspace,
@@ -30,7 +31,8 @@ float = float32  # noqa: A001
 int = int32  # noqa: A001
 __version__ = "0.1.0"
 __all__ = ["Tensor", "tensor", "device", "Device", "no_grad", "enable_grad", "is_grad_enabled",
-           "set_grad_enabled", "backend_info", "is_tensor", "manual_seed", "capture"]
+           "set_grad_enabled", "backend_info", "is_tensor", "manual_seed", "capture",
+           "get_num_threads", "set_num_threads"]
 
 
 def get_default_dtype():

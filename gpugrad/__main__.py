@@ -3,40 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
-def _find_benchmarks() -> None:
-    """Put the source tree holding benchmarks/ on sys.path (cwd, or the checkout this package
-    was imported from), so the console script finds them too."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for root in (os.getcwd(), package_root):
-        if os.path.isfile(os.path.join(root, "benchmarks", "run.py")) and root not in sys.path:
-            sys.path.insert(0, root)
-            return
-
-
 def bench(argv: list[str]) -> int:
-    """Run benchmarks.run.main(argv) from the source tree."""
-    _find_benchmarks()
-    try:
-        from benchmarks import run as bench_run
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", "benchmarks.run"):
-            print(
-                f"gpugrad bench: the benchmarks need {exc.name!r}, which is not installed "
-                "(pip install 'gpugrad[bench]')",
-                file=sys.stderr,
-            )
-            return 2
-        print(
-            "gpugrad bench: the benchmarks are not part of the installed package; they live in the "
-            "benchmarks/ folder of gpugrad's source tree. Run `python -m gpugrad bench` from a "
-            "checkout of the repository.",
-            file=sys.stderr,
-        )
-        return 2
+    """gpugrad vs torch on the CPU (gpugrad.bench.run.main; it needs torch and threadpoolctl)."""
+    from gpugrad.bench import run as bench_run
+
     status = bench_run.main(argv)
     return 0 if status is None else int(status)
 
@@ -59,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.set_defaults(handler=lambda args: train.run(args, train_parser))
     commands.add_parser(
         "bench",
-        help="gpugrad vs PyTorch benchmarks (source tree only; "
-        "`gpugrad bench --help` lists their options)",
+        help="gpugrad vs PyTorch on the CPU (needs 'gpugrad[bench]'; "
+        "`gpugrad bench --help` lists the options)",
         add_help=False,
     )
     return parser
@@ -68,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "bench":  # its options belong to benchmarks.run
+    if argv and argv[0] == "bench":  # its options belong to gpugrad.bench.run
         return bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

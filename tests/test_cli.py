@@ -200,18 +200,6 @@ def test_no_command_and_help(capsys):
     assert "--hidden" in out and "--grad-report" in out
 
 
-def test_bench_without_benchmarks_folder(monkeypatch, tmp_path, capsys):
-    import gpugrad.__main__ as entry
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(entry, "_find_benchmarks", lambda: None)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if os.path.abspath(p or ".") != ROOT])
-    monkeypatch.delitem(sys.modules, "benchmarks", raising=False)
-    monkeypatch.delitem(sys.modules, "benchmarks.run", raising=False)
-    assert main(["bench"]) == 2
-    assert "benchmarks/ folder" in capsys.readouterr().err
-
-
 # ---- end to end, in fresh interpreters --------------------------------------------------------
 def test_python_m_gpugrad_train():
     result = _run("-m", "gpugrad", "train", "--epochs", "2", "--hidden", "32", "--quiet")
@@ -248,10 +236,7 @@ def test_example_custom_function():
     assert "XOR predictions [0.0, 1.0, 1.0, 0.0]" in result.stdout
 
 
-@pytest.mark.skipif(
-    not os.path.isfile(os.path.join(ROOT, "benchmarks", "run.py")), reason="no benchmarks/ here"
-)
-def test_bench_dispatches_to_benchmarks_run(capsys):
+def test_bench_dispatches_to_the_packaged_harness(capsys):
     with pytest.raises(SystemExit) as info:
         main(["bench", "--help"])
     assert info.value.code == 0

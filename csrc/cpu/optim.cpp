@@ -6,12 +6,6 @@
 #include "cpu/parallel.h"
 
 namespace gg::cpu {
-namespace {
-
-constexpr int64_t kGrain = int64_t(1) << 15;  // elements per worker before threads pay off
-
-}  // namespace
-
 // SgdHyper with its switches as compile-time constants: the update loop then has no control
 // flow and vectorizes (with runtime switches it stayed scalar, 3x slower than NumPy).
 template <class T, bool kDecay, bool kNesterov, bool kFirst>
@@ -43,14 +37,14 @@ void sgd_step(T* p, const T* g, T* buf, const double* hyper, int64_t n) {
             fixed{h.lr, h.momentum, h.one_minus_dampening, h.weight_decay};
         // restrict: p, g and buf never overlap, and saying so lets the loops vectorize
         if (buf != nullptr) {  // momentum != 0
-          parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+          parallel_for(n, kGrainMemory, [=](int64_t begin, int64_t end, int) {
             T* __restrict__ pr = p;
             const T* __restrict__ gr = g;
             T* __restrict__ br = buf;
             for (int64_t i = begin; i < end; ++i) sgd_update<true>(pr[i], gr[i], br[i], fixed);
           });
         } else {
-          parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+          parallel_for(n, kGrainMemory, [=](int64_t begin, int64_t end, int) {
             T* __restrict__ pr = p;
             const T* __restrict__ gr = g;
             T unused = T(0);
@@ -76,7 +70,7 @@ void adam_step(T* p, const T* g, T* m, T* v, const double* hyper, int64_t n) {
   with_bool(h.decay(), [&](auto decay) {
     with_bool(h.decoupled, [&](auto dec) {
       const FixedAdamHyper<T, decltype(decay)::value, decltype(dec)::value> fixed{h};
-      parallel_for(n, kGrain, [=](int64_t begin, int64_t end, int) {
+      parallel_for(n, kGrainMath, [=](int64_t begin, int64_t end, int) {  // sqrt and a divide
         T* __restrict__ pr = p;
         const T* __restrict__ gr = g;
         T* __restrict__ mr = m;

@@ -11,10 +11,9 @@
 namespace gg::cpu {
 namespace {
 
-constexpr int64_t kGrain = int64_t(1) << 15;  // elements per worker before threads pay off
-
-int64_t rows_per_worker(int64_t cols) {
-  return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
+// Whole rows per worker, at least `grain` elements in all.
+int64_t rows_per_worker(int64_t cols, int64_t grain) {
+  return std::max<int64_t>(1, grain / std::max<int64_t>(cols, 1));
 }
 
 }  // namespace
@@ -23,7 +22,8 @@ template <class T>
 void bias_act_fwd(const T* x, const T* bias, T* y, int64_t rows, int64_t cols, int act) {
   with_act(act, [&](auto act_constant) {
     constexpr int ACT = decltype(act_constant)::value;
-    parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+    const int64_t grain = ACT == kSigmoid || ACT == kTanh ? kGrainMath : kGrainMemory;
+    parallel_for(rows, rows_per_worker(cols, grain), [=](int64_t r_begin, int64_t r_end, int) {
       for (int64_t r = r_begin; r < r_end; ++r) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
@@ -38,31 +38,42 @@ void bias_act_bwd(const T* y, const T* g, T* gx, T* gbias, int64_t rows, int64_t
   // Each worker sums its rows into its own slice of `partial` (padded to keep workers off
   // each other's cache lines); the slices are then added in worker order, so the result does
   // not depend on thread timing. Row sums stay in T and the pointers are restrict, so the
-  // inner loop vectorizes (a double accumulator or possible aliasing kept it scalar, 10x slower).
-  const int64_t grain = rows_per_worker(cols);
+  // inner loop vectorizes (a double accumulator or possible aliasing kept it scalar, 10x slower);
+  // they are summed in blocks of kBlockRows rows, each block then added to the worker's total,
+  // so that rounding grows with rows / kBlockRows + kBlockRows instead of with rows.
+  constexpr int64_t kBlockRows = 64;
+  const int64_t grain = rows_per_worker(cols, kGrainMemory);  // the slope comes from y: no exp
   const int workers = worker_count(rows, grain);
   const int64_t stride = (cols + 15) / 16 * 16;
-  std::vector<T> partial(static_cast<size_t>(workers * stride), T(0));
+  std::vector<T> partial(static_cast<size_t>(2 * workers * stride), T(0));
   T* partial_data = partial.data();
   with_act(act, [&](auto act_constant) {
     constexpr int ACT = decltype(act_constant)::value;
-    parallel_for(rows, grain, [=](int64_t r_begin, int64_t r_end, int worker) {
-      T* __restrict__ sums = partial_data + worker * stride;
-      for (int64_t r = r_begin; r < r_end; ++r) {
-        const T* __restrict__ yr = y + r * cols;
-        const T* __restrict__ gr = g + r * cols;
-        T* __restrict__ gxr = gx + r * cols;
+    parallel_chunks(rows, workers, [=](int64_t r_begin, int64_t r_end, int worker) {
+      T* __restrict__ totals = partial_data + 2 * worker * stride;
+      T* __restrict__ sums = totals + stride;
+      for (int64_t block = r_begin; block < r_end; block += kBlockRows) {
+        const int64_t block_end = std::min(r_end, block + kBlockRows);
+        for (int64_t r = block; r < block_end; ++r) {
+          const T* __restrict__ yr = y + r * cols;
+          const T* __restrict__ gr = g + r * cols;
+          T* __restrict__ gxr = gx + r * cols;
+          for (int64_t c = 0; c < cols; ++c) {
+            const T grad = act_backward<ACT>(yr[c], gr[c]);
+            gxr[c] = grad;
+            sums[c] += grad;
+          }
+        }
         for (int64_t c = 0; c < cols; ++c) {
-          const T grad = act_backward<ACT>(yr[c], gr[c]);
-          gxr[c] = grad;
-          sums[c] += grad;
+          totals[c] += sums[c];
+          sums[c] = T(0);
         }
       }
     });
   });
   for (int64_t c = 0; c < cols; ++c) {
     T total = T(0);
-    for (int w = 0; w < workers; ++w) total += partial_data[w * stride + c];
+    for (int w = 0; w < workers; ++w) total += partial_data[2 * w * stride + c];
     gbias[c] = total;
   }
 }
@@ -89,7 +100,7 @@ inline T lanes_reduce(const T* x, int64_t n, T init, Map map, Combine combine) {
 template <class T>
 void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse,
                       int64_t* bad_target, int64_t rows, int64_t cols, Label ignore_index) {
-  parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+  parallel_for(rows, rows_per_worker(cols, kGrainMath), [=](int64_t r_begin, int64_t r_end, int) {
     for (int64_t r = r_begin; r < r_end; ++r) {
       const T* xr = logits + r * cols;
       const T row_max = lanes_reduce(
@@ -115,7 +126,7 @@ void softmax_xent_fwd(const T* logits, const int64_t* targets, T* loss, T* lse,
 template <class T>
 void softmax_xent_bwd(const T* logits, const int64_t* targets, const T* lse, const T* scale,
                       T* gx, int64_t rows, int64_t cols) {
-  parallel_for(rows, rows_per_worker(cols), [=](int64_t r_begin, int64_t r_end, int) {
+  parallel_for(rows, rows_per_worker(cols, kGrainMath), [=](int64_t r_begin, int64_t r_end, int) {
     for (int64_t r = r_begin; r < r_end; ++r) {
       const T* xr = logits + r * cols;
       T* gr = gx + r * cols;

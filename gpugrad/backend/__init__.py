@@ -142,7 +142,7 @@ def backend_info() -> dict:
 
     info = {
         "cpu": "numpy " + np.__version__,
-        "cpu_kernels": "gpugrad._C" if kernels.native_cpu() is not None else "numpy only",
+        "cpu_kernels": _cpu_kernels(),
         "cuda_available": cuda_available(),
     }
     if cuda_available():
@@ -153,3 +153,10 @@ def backend_info() -> dict:
     else:
         info["cuda_reason"] = cuda_unavailable_reason()
     return info
+
+
+def _cpu_kernels() -> str:
+    from gpugrad.backend import kernels
+
+    native = kernels.native_cpu()
+    return "numpy only" if native is None else f"gpugrad._C ({native.isa})"

@@ -5,7 +5,8 @@ of the same name takes (in the order of csrc/common/kernel_list.h) and what it r
 @kernel decorator adds its array reference (written with `xp`, NumPy or CuPy: the fallback and
 the test oracle) and the dispatch, best level first:
 
-  "native"     gpugrad._cuda for CuPy arrays; gpugrad._C for NumPy arrays big enough to pay;
+  "native"     gpugrad._cuda for CuPy arrays; gpugrad._C (its AVX2 or AVX-512 build where the
+               CPU has them) for NumPy arrays big enough to pay;
   "cupy"       for CuPy arrays when _cuda is not built: the same CUDA kernels, compiled from the
                shipped header by NVRTC through CuPy (cuda_kernels.py);
   "reference"  the xp code.
@@ -50,14 +51,33 @@ def forced_level() -> str | None:
     return _state["forced"]
 
 
+CPU_ISAS = ("avx512", "avx2", "baseline")  # gpugrad._C_<isa> (baseline: gpugrad._C), widest first
+
+
+def cpu_modules() -> dict:
+    """isa -> module: every build of gpugrad._C that is installed and that this CPU runs."""
+    if "cpu_modules" not in _state:
+        import importlib
+
+        found = {}
+        for isa in CPU_ISAS:
+            name = "gpugrad._C" if isa == "baseline" else f"gpugrad._C_{isa}"
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            if module.cpu_supports(isa):
+                found[isa] = module
+        _state["cpu_modules"] = found
+    return _state["cpu_modules"]
+
+
 def native_cpu():
-    """gpugrad._C, or None when it was not built."""
+    """The widest build of gpugrad._C this CPU runs (None when none was built)."""
     if not _state["C_loaded"]:
-        try:
-            from gpugrad import _C
-        except ImportError:
-            _C = None
-        _state["C"], _state["C_loaded"] = _C, True
+        modules = cpu_modules()
+        _state["C"] = next(iter(modules.values()), None)
+        _state["C_loaded"] = True
     return _state["C"]
 
 
@@ -113,8 +133,9 @@ class Kernel:
             launch = self.build(np, *args)
             if launch is None:
                 return self.reference(*args)
-            getattr(C, self.name)(*map(_host_pointer, launch.arrays), *launch.sizes,
-                                  *launch.scalars, first.dtype.name)
+            # gpugrad._C takes the NumPy arrays themselves (None: a null pointer)
+            getattr(C, self.name)(*launch.arrays, *launch.sizes, *launch.scalars,
+                                  _dtype_name(first.dtype))
             return launch.result
         with device_guard(first):  # a CuPy array: run on its GPU
             return self._on_gpu(args, forced)
@@ -132,7 +153,7 @@ class Kernel:
         extension = cuda_kernels.extension(self.name, forced)
         if extension is not None:
             extension(*map(_device_pointer, launch.arrays), *launch.sizes, *launch.scalars,
-                      dtype.name, stream)
+                      _dtype_name(dtype), stream)
         else:
             cuda_kernels.launch_nvrtc(self, launch, dtype)
         return launch.result
@@ -152,8 +173,12 @@ class Kernel:
         return tuple(map(narrow, result)) if isinstance(result, tuple) else narrow(result)
 
 
-def _host_pointer(a) -> int:
-    return 0 if a is None else a.__array_interface__["data"][0]
+_DTYPE_NAMES = {np.dtype(name): name for name in ("float16", "float32", "float64")}
+
+
+def _dtype_name(dtype) -> str:
+    """dtype.name without its cost (NumPy computes the name in Python: ~1 µs a call)."""
+    return _DTYPE_NAMES.get(dtype) or dtype.name
 
 
 def _device_pointer(a) -> int:

@@ -110,6 +110,8 @@ def normalize_dims(name: str, dim, ndim: int) -> tuple | None:
     """dim as a sorted tuple of non-negative axes (None means all)."""
     if dim is None:
         return None
+    if type(dim) is int and -ndim <= dim < ndim:  # one valid axis: the common case, kept cheap
+        return (dim % ndim,)
     if isinstance(dim, (int, np.integer)):
         dims = (dim,)
     elif isinstance(dim, (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in dim):

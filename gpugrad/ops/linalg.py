@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpugrad.autograd.function import ArrayFunction
-from gpugrad.backend import kernels
+from gpugrad.backend import kernels, threads
 from gpugrad.ops import shape as S
 from gpugrad.ops._operands import promote
 from gpugrad.ops.activation import FROM_OUTPUT
@@ -23,7 +23,7 @@ class MatMul(ArrayFunction):
         # b = Wᵀ (Linear's weight seen through a transpose): dB is then best made as (gᵀ·a)ᵀ,
         # so that dW = gᵀ·a comes out in W's own row-major layout (no strided copy later)
         ctx.b_transposed = b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous
-        return a @ b
+        return threads.matmul(a, b) if type(a) is np.ndarray else a @ b  # small: one BLAS thread
 
     @staticmethod
     def backward(ctx, g):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.harness import Settings, timed_result
+from gpugrad.bench.harness import Settings, timed_result
 
 
 @dataclass(frozen=True)

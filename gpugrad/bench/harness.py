@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA = "gpugrad-bench-cpu/1"
+SCHEMA = "gpugrad-bench-cpu/2"  # 2: thread settings, gemm-only, kernels
 BASELINE = "torch"
 ENV_VARS = (
     "OPENBLAS_CORETYPE",
@@ -42,8 +42,13 @@ class Settings:
     max_repeats: int = 300
     min_sample_s: float = 1e-3  # a sample loops over calls until it lasts at least this
     repeats: int | None = None
-    threads: int | None = None  # every pool (BLAS, OpenMP, torch) to this; None: torch = BLAS
+    threads: int | None = None  # gpugrad, its BLAS and torch at this many; None: their defaults
     quick: bool = False  # tiny sizes (the smoke test)
+    # Before each sample of one of several implementations: a pause, so that the thread pools
+    # of the others go idle (OpenBLAS's spin for ~0.1 s after a call, OpenMP's for less), then
+    # one untimed call: each library is timed with its own threads awake and the others' asleep,
+    # as in a process of its own. Used with more than one thread (run.py sets it).
+    settle_s: float = 0.0
 
 
 QUICK = Settings(warmup=1, budget_s=0.0, min_repeats=3, max_repeats=3, min_sample_s=0.0, quick=True)
@@ -52,9 +57,10 @@ QUICK = Settings(warmup=1, budget_s=0.0, min_repeats=3, max_repeats=3, min_sampl
 # ---- timing -----------------------------------------------------------------------------------
 def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
     """Time each callable: `warmup` calls each, then `repeats` rounds that call every one of
-    them once (a sample of `inner` back-to-back calls), starting each round one name later so
-    that no implementation always runs right after another. Returns per-name statistics of
-    the time per call (µs) and the per-round samples for paired ratios."""
+    them once (a sample of `inner` back-to-back calls; with settings.settle_s, after a pause and
+    an untimed call), starting each round one name later so that no implementation always runs
+    right after another. Returns per-name statistics of the time per call (µs) and the
+    per-round samples for paired ratios."""
     names = list(fns)
     fastest = dict.fromkeys(names, math.inf)
     for _ in range(max(1, settings.warmup)):
@@ -65,10 +71,11 @@ def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
     inner = {
         name: max(1, math.ceil(settings.min_sample_s / max(fastest[name], 1e-9))) for name in names
     }
+    settle = settings.settle_s if len(names) > 1 else 0.0
     if settings.repeats is not None:
         repeats = settings.repeats
     else:
-        per_round = sum(fastest[name] * inner[name] for name in names)
+        per_round = sum(fastest[name] * (inner[name] + bool(settle)) + settle for name in names)
         repeats = int(settings.budget_s / max(per_round, 1e-9))
         repeats = min(settings.max_repeats, max(settings.min_repeats, repeats))
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -76,6 +83,9 @@ def measure(fns: dict[str, Callable[[], object]], settings: Settings) -> dict:
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             fn, calls = fns[name], inner[name]
+            if settle:
+                time.sleep(settle)
+                fn()
             start = time.perf_counter_ns()
             for _ in range(calls):
                 fn()
@@ -132,6 +142,7 @@ def timed_result(
         "repeats": measured["repeats"],
         "timings": measured["timings"],
         "ratio_vs_torch": ratios(measured),
+        "threads": "default" if settings.threads is None else settings.threads,
     }
     row.update(extra)
     return row
@@ -147,25 +158,46 @@ def numpy_blas(info: list[dict]) -> dict | None:
     return blas[0] if blas else None
 
 
-def match_threads(torch, threads: int | None = None) -> dict:
-    """Give torch as many intra-op threads as numpy's BLAS uses (or set every pool, BLAS,
-    OpenMP and torch's, to `threads`); report both."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+class Threads:
+    """The thread counts of gpugrad's kernels, numpy's BLAS and torch as this process started
+    (the defaults a user gets), and `apply(n)`: all three at n, or back to those defaults
+    (None), torch then matching numpy's BLAS."""
 
-    from gpugrad.backend import kernels
+    def __init__(self, torch):
+        from threadpoolctl import threadpool_info
 
-    kernels.native_cpu()  # load gpugrad._C, so that its OpenMP pool is seen and limited too
-    before = torch.get_num_threads()
-    if threads is not None:
-        threadpool_limits(limits=threads)
-    blas = numpy_blas(threadpool_info())
-    torch.set_num_threads(threads or (int(blas["num_threads"]) if blas else before))
-    return {
-        "requested": threads,
-        "numpy_blas_threads": blas["num_threads"] if blas else None,
-        "torch_threads_default": before,
-        "torch_threads": torch.get_num_threads(),
-    }
+        import gpugrad as gg
+
+        self.torch = torch
+        blas = numpy_blas(threadpool_info())
+        self.gpugrad_default = gg.get_num_threads()
+        self.blas_default = int(blas["num_threads"]) if blas else None
+        self.torch_default = torch.get_num_threads()
+
+    def apply(self, threads: int | None) -> dict:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        import gpugrad as gg
+        from gpugrad.backend import kernels
+
+        if threads is not None:
+            gg.set_num_threads(threads)
+        else:
+            native = kernels.native_cpu()
+            if native is not None:
+                native.set_num_threads(self.gpugrad_default)
+            if self.blas_default is not None:
+                threadpool_limits(limits=self.blas_default, user_api="blas")
+        blas = numpy_blas(threadpool_info())
+        blas_threads = int(blas["num_threads"]) if blas else None
+        self.torch.set_num_threads(threads or blas_threads or self.torch_default)
+        return {
+            "requested": "default" if threads is None else threads,
+            "gpugrad_threads": gg.get_num_threads(),
+            "numpy_blas_threads": blas_threads,
+            "torch_threads_default": self.torch_default,
+            "torch_threads": self.torch.get_num_threads(),
+        }
 
 
 # ---- what the numbers were taken on -------------------------------------------------------------
@@ -244,7 +276,10 @@ def environment(torch=None) -> dict:
 
 
 def git_record() -> dict | None:
-    root = Path(__file__).resolve().parent.parent
+    """The commit of the source checkout gpugrad runs from (None for an installed wheel)."""
+    root = Path(__file__).resolve().parent.parent.parent
+    if not (root / "csrc").is_dir() or not (root / "gpugrad").is_dir():
+        return None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -278,7 +313,12 @@ def report(env: dict, settings: Settings, results: list[dict], wall_s: float) ->
             "warm-up, then rounds that run each implementation once in rotating order; "
             "time.perf_counter_ns per sample; median and p10/p90 of the time per call; "
             "ratio = median(impl) / median(torch), < 1 means faster than torch; "
-            "torch.set_num_threads = numpy's BLAS threads (every pool = --threads when given); "
+            "vs_gemm_only = median(impl) / median(the step's GEMMs alone); "
+            "threads 'default': gpugrad's and numpy's BLAS defaults, torch.set_num_threads = "
+            "numpy's BLAS threads; threads N: gg.set_num_threads(N) and torch.set_num_threads(N); "
+            "with more than one thread, each sample follows a pause of settings.settle_s (the "
+            "other libraries' spinning threads go idle) and one untimed call; "
+            "kernels: bytes read + written / median time, against numpy copies of the same size; "
             "gc left enabled"
         ),
         "wall_s": wall_s,
@@ -319,7 +359,6 @@ def fmt_bytes(n) -> str:
 
 def markdown(doc: dict) -> str:
     m, blas, env = doc["machine"], doc.get("numpy_blas") or {}, doc["env"]
-    threads = doc.get("threads", {})
     openblas = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     parts = [f"{k}={env[k]['value']}" if env[k]["set"] else f"{k} unset" for k in openblas]
     parts += [f"{k}={v['value']}" for k, v in env.items() if v["set"] and k not in openblas]
@@ -329,10 +368,14 @@ def markdown(doc: dict) -> str:
         f"- machine: {m['cpu_model']}, {m['logical_cores']} logical cores, {m['platform']}; "
         f"load average at start {m['loadavg_at_start']}, at end {doc['loadavg_at_end']}"
     )
+    settings = "; ".join(
+        f"threads {t['requested']}: gpugrad {t['gpugrad_threads']}, numpy BLAS "
+        f"{t['numpy_blas_threads']}, torch {t['torch_threads']}"
+        for t in doc.get("threads", [])
+    )
     blas_line = (
-        f"- numpy BLAS: {blas.get('library')} {blas.get('version')} (kernel {blas.get('kernel')}), "
-        f"{blas.get('threads')} threads; torch threads {threads.get('torch_threads')} "
-        f"(default {threads.get('torch_threads_default')}); {env_text}"
+        f"- numpy BLAS: {blas.get('library')} {blas.get('version')} (kernel {blas.get('kernel')}); "
+        f"{settings}; {env_text}"
     )
     backend = doc["gpugrad_backend"]
     versions = (
@@ -342,29 +385,76 @@ def markdown(doc: dict) -> str:
     kind = "quick run (tiny sizes)" if doc["settings"]["quick"] else "full run"
     how = (
         f"- {kind}, {doc['wall_s']:.0f} s. Ratio = time(impl) / time(torch): < 1 means faster "
-        "than torch; paired p10 – p90: spread of the per-round ratios."
+        "than torch; paired p10 – p90: spread of the per-round ratios; vs GEMMs: time / time of "
+        "the step's GEMMs alone."
     )
     lines = [f"# gpugrad vs torch, CPU — {doc['date']}", "", machine, blas_line, versions, how, ""]
-    groups: dict[str, list] = {}
+    lines += _summary(doc["results"])
+    groups: dict[tuple, list] = {}
     for row in doc["results"]:
-        groups.setdefault(row["group"], []).append(row)
-    for group, rows in groups.items():
-        lines += [f"## {group}", ""]
+        groups.setdefault((row["group"], row.get("threads")), []).append(row)
+    for (group, threads), rows in groups.items():
+        lines += [f"## {group}" + ("" if threads is None else f", threads {threads}"), ""]
         if group == "memory":
             lines += _memory_table(rows)
+        elif group == "kernels":
+            lines += _kernel_table(rows)
         else:
             lines += _timing_table(rows)
         lines.append("")
     return "\n".join(lines)
 
 
+def _summary(results: list[dict]) -> list[str]:
+    """The headline: each MLP step as gpugrad / torch and step / GEMM-only per thread setting."""
+    mlp = [row for row in results if row["group"] == "mlp"]
+    settings = list(dict.fromkeys(row["threads"] for row in mlp))
+    if not mlp:
+        return []
+    header = "| MLP step (float32) |" + "".join(
+        f" gpugrad / torch, threads {t} | gpugrad / GEMMs, threads {t} |" for t in settings
+    )
+    lines = ["## Summary", "", header, "|---|" + "---:|---:|" * len(settings)]
+    for name in dict.fromkeys(row["name"] for row in mlp):
+        cells = []
+        for t in settings:
+            row = next((r for r in mlp if r["name"] == name and r["threads"] == t), None)
+            ratio = row and row["ratio_vs_torch"].get("gpugrad")
+            roof = row and row.get("vs_gemm_only", {}).get("gpugrad")
+            cells += [f"{ratio['median']:.2f}x" if ratio else "–", f"{roof:.2f}" if roof else "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _kernel_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| kernel | elements | bytes | median | GB/s | vs copy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    copy = next((r["copy_gbps"] for r in rows if "copy_gbps" in r), {})
+    for row in rows:
+        if "gbps" not in row:
+            lines.append(f"| {row['name']} | {'; '.join(row.get('notes', []))} | | | | |")
+            continue
+        t, params = row["timings"][row["name"]], row["params"]
+        lines.append(
+            f"| {row['name']} | {params['elements']} | {fmt_bytes(params['bytes'])} | "
+            f"{fmt_time(t['median'])} | {row['gbps']:.1f} | {row['vs_copy']:.2f} |"
+        )
+    if copy:
+        lines.append("")
+        lines.append("copy bandwidth: " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in copy.items()))
+    return lines
+
+
 def _timing_table(rows: list[dict]) -> list[str]:
     lines = [
-        "| case | impl | median | p10 – p90 | vs torch | paired p10 – p90 |",
-        "|---|---|---:|---:|---:|---:|",
+        "| case | impl | median | p10 – p90 | vs torch | paired p10 – p90 | vs GEMMs |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         per_op = row.get("per_op")
+        roof = row.get("vs_gemm_only", {})
         for impl, t in row["timings"].items():
             r = row["ratio_vs_torch"].get(impl)
             ratio = f"**{r['median']:.2f}x**" if r else "1"
@@ -373,11 +463,17 @@ def _timing_table(rows: list[dict]) -> list[str]:
             median = fmt_time(t["median"] / scale) + (" /op" if per_op else "")
             lines.append(
                 f"| {row['name']} | {impl} | {median} | "
-                f"{fmt_time(t['p10'] / scale)} – {fmt_time(t['p90'] / scale)} | {ratio} | {spread} |"
+                f"{fmt_time(t['p10'] / scale)} – {fmt_time(t['p90'] / scale)} | {ratio} | {spread} "
+                f"| {f'{roof[impl]:.2f}' if impl in roof else ''} |"
             )
-        for note in row.get("notes", []):
-            lines.append(f"| {row['name']} | note | {note} | | | |")
+        lines += _note_lines(row, columns=7)
     return lines
+
+
+def _note_lines(row: dict, columns: int) -> list[str]:
+    """A row's notes as table lines of `columns` cells."""
+    return [f"| {row['name']} | note | {note} |" + " |" * (columns - 3)
+            for note in row.get("notes", [])]
 
 
 def _memory_table(rows: list[dict]) -> list[str]:
@@ -395,6 +491,5 @@ def _memory_table(rows: list[dict]) -> list[str]:
                 f"{fmt_bytes(v.get('saved_activation_bytes'))} | {fmt_bytes(v.get('peak_rss_delta'))} | "
                 f"{fmt_bytes(v.get('tracemalloc_peak'))} | {ratio} |"
             )
-        for note in row.get("notes", []):
-            lines.append(f"| {row['name']} | note | {note} | | | | |")
+        lines += _note_lines(row, columns=7)
     return lines

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.harness import Settings, timed_result
+from gpugrad.bench.harness import Settings, timed_result
 
 FULL_CHAIN = 100
 QUICK_CHAIN = 10

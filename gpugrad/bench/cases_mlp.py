@@ -1,7 +1,9 @@
 """MLP training step (forward, softmax cross-entropy, backward, SGD update) in four versions on
 the same numpy-made weights and batch: torch (nn.Sequential + optim.SGD), gpugrad built from
 engine pieces only, gpugrad's library API (gg.nn.MLP + gg.optim.SGD) when it exists, and a flat
-NumPy forward/backward with no engine at all: the floor for a NumPy engine."""
+NumPy forward/backward with no engine at all: the floor for a NumPy engine. Beside them, the
+step's GEMMs alone (same shapes and layouts, numpy's BLAS, same threads): the roofline, which
+each version's time is also given against (`vs_gemm_only`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from benchmarks.harness import Settings, timed_result
+from gpugrad.bench.harness import Settings, timed_result
 
 LR = 0.01
 FULL_SIZES = [((64, 128, 128, 10), 64), ((784, 512, 512, 10), 128), ((784, 2048, 2048, 10), 512)]
@@ -232,6 +234,35 @@ class NumpyFloorMLP:
         return [a for layer in self.layers for a in layer]
 
 
+# ---- the roofline: the step's GEMMs alone -------------------------------------------------------
+class GemmOnly:
+    """Every matrix product of the step as gpugrad computes it, into preallocated outputs:
+    forward z = h @ Wᵀ per layer; backward dW = (gᵀ @ h) per layer and dh = g @ W for every
+    layer but the first (the batch needs no gradient). Nothing else: no bias, activation, loss
+    or update, no allocation."""
+
+    def __init__(self, params, x):
+        rng = np.random.default_rng(1)
+        self.products = []  # (a, b, out)
+        h = x
+        for i, (w, _) in enumerate(params):
+            batch, fan_out = h.shape[0], w.shape[0]
+            z = np.empty((batch, fan_out), np.float32)
+            g = rng.standard_normal((batch, fan_out), dtype=np.float32)
+            self.products.append((h, w.T, z))
+            self.products.append((g.T, h, np.empty(w.shape, np.float32)))
+            if i > 0:
+                self.products.append((g, w, np.empty(h.shape, np.float32)))
+            h = rng.standard_normal(z.shape, dtype=np.float32)
+
+    def step(self):
+        for a, b, out in self.products:
+            np.matmul(a, b, out=out)
+
+    def flops(self) -> int:
+        return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in self.products)
+
+
 # ---- the case ----------------------------------------------------------------------------------------
 def implementations(torch, params, x, y, activation) -> tuple[dict, list[str]]:
     impls = {
@@ -291,21 +322,26 @@ def run(torch, settings: Settings) -> list[dict]:
             check = agreement(impls)
             name = f"{'-'.join(map(str, sizes))} b{batch} {activation}"
             fns = {key: impl.step for key, impl in impls.items()}
-            results.append(
-                timed_result(
-                    "mlp",
-                    name,
-                    {
-                        "sizes": list(sizes),
-                        "batch": batch,
-                        "activation": activation,
-                        "dtype": "float32",
-                        "lr": LR,
-                    },
-                    fns,
-                    settings,
-                    check=check,
-                    notes=notes,
-                )
+            gemms = GemmOnly(params, x)
+            fns["gemm-only"] = gemms.step
+            row = timed_result(
+                "mlp",
+                name,
+                {
+                    "sizes": list(sizes),
+                    "batch": batch,
+                    "activation": activation,
+                    "dtype": "float32",
+                    "lr": LR,
+                    "gemm_flops": gemms.flops(),
+                },
+                fns,
+                settings,
+                check=check,
+                notes=notes,
             )
+            gemm_us = row["timings"]["gemm-only"]["median"]
+            row["vs_gemm_only"] = {k: t["median"] / gemm_us for k, t in row["timings"].items()}
+            row["gemm_gflops"] = gemms.flops() / gemm_us / 1e3
+            results.append(row)
     return results

@@ -15,12 +15,11 @@ import os
 import subprocess
 import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks import cases_mlp
-from benchmarks.harness import Settings, match_threads
+from gpugrad.bench import cases_mlp
+from gpugrad.bench.harness import Settings, Threads
 
 FULL_SIZES = cases_mlp.FULL_SIZES
 QUICK_SIZES = cases_mlp.QUICK_SIZES
@@ -161,7 +160,7 @@ def _child(config: dict) -> dict:
     """In the child: the peaks of every implementation on every problem."""
     import torch
 
-    match_threads(torch, config["threads"])
+    Threads(torch).apply(config["threads"])
     peaks = {}
     for sizes, batch in config["problems"]:
         params, x, y = cases_mlp.make_problem(sizes, batch)
@@ -175,10 +174,9 @@ def _child(config: dict) -> dict:
 def child_peaks(problems, threads: int | None) -> dict:
     """Run _child in a fresh process whose malloc returns large blocks at free."""
     config = {"problems": [[list(sizes), batch] for sizes, batch in problems], "threads": threads}
-    command = [sys.executable, "-m", "benchmarks.cases_memory", json.dumps(config)]
+    command = [sys.executable, "-m", "gpugrad.bench.cases_memory", json.dumps(config)]
     proc = subprocess.run(
         command,
-        cwd=Path(__file__).resolve().parent.parent,
         env=dict(os.environ, **CHILD_ENV),
         capture_output=True,
         text=True,
