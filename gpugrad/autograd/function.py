@@ -198,8 +198,9 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        # The hot path of every op: kept flat (one pass over the arguments, no helper calls
-        # in the common case) because Python call overhead is most of a small op's cost.
+        # The hot path of every op: kept flat (no helper calls in the common cases) because
+        # Python call overhead is most of a small op's cost. Reading the thread-local mode
+        # costs about as much as a small kernel, so each switch is read once.
         if _gpus.multi_gpu and (switch := _gpu_switch(cls, args)) is not None:
             with switch:  # CuPy works on its current GPU: make it the inputs' GPU, then run
                 return cls.apply(*args)
@@ -207,42 +208,54 @@ class Function:
         grad_on = state.grad_enabled
         track_tangents = state.fw_level > 0 and state.fw_suspended == 0
         requires_grad = forward_ad = False
-        needs, raw_args = [], []
-        for a in args:
-            if isinstance(a, Tensor):
-                raw_args.append(a.array)
-                if grad_on and a.requires_grad:
-                    needs.append(True)
-                    requires_grad = True
-                else:
-                    needs.append(False)
-                if track_tangents and a._tangent is not None:
-                    forward_ad = True
-            else:
-                raw_args.append(a)
-                needs.append(False)
         ctx = _new_node(Node)
         ctx.fn = cls
-        ctx.needs_input_grad = needs = tuple(needs)
-        if forward_ad:
-            ctx.forward_ad = True  # jvp rules will read what forward saves
+        if grad_on or track_tangents:
+            # one pass over the arguments: what forward gets, which need a gradient, and the
+            # edges and input shapes the node keeps if any does
+            needs, raw_args, edges, meta = [], [], [], []
+            for a in args:
+                if isinstance(a, Tensor):
+                    raw_args.append(a.array)
+                    meta.append((a.array.shape, a.array.dtype))
+                    if grad_on and a.requires_grad:
+                        needs.append(True)
+                        edges.append(
+                            (a.grad_fn, a._output_nr) if a.grad_fn is not None else gradient_edge(a)
+                        )
+                        requires_grad = True
+                    else:
+                        needs.append(False)
+                        edges.append(None)
+                    if track_tangents and a._tangent is not None:
+                        forward_ad = True
+                else:
+                    raw_args.append(a)
+                    needs.append(False)
+                    edges.append(None)
+                    meta.append(None)
+            ctx.needs_input_grad = tuple(needs)
+            if forward_ad:
+                ctx.forward_ad = True  # jvp rules will read what forward saves
+        else:  # no_grad, and every op a backward rule runs: nothing to record
+            raw_args = [a.array if isinstance(a, Tensor) else a for a in args]
+            ctx.needs_input_grad = (False,) * len(args)
         if state.anomaly:
             ctx.creation_trace = traceback.format_stack()[:-1]
 
-        state.grad_enabled = False
-        state.fw_suspended += 1
         try:
-            if _replaying.recorder is None or _replaying.depth or not cls.arrays:
-                raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
+            if not cls.arrays:  # forward written in Tensor ops: they must not record themselves
+                raw = _forward_untracked(cls, ctx, args, state)
+            elif _replaying.recorder is None or _replaying.depth:
+                # an array forward cannot record anything (its arguments are arrays), so the
+                # grad mode is left as it is
+                raw = cls.forward(ctx, *raw_args)
             else:  # a step is being recorded (gg.capture): this forward is an instruction
                 raw = _replaying.recorder.forward(cls, ctx, raw_args)
         except Exception as exc:
             if cls.arrays:  # gpugrad's own op failed: inputs on two devices are the likely cause
                 _check_one_device(cls, args, exc)
             raise
-        finally:
-            state.grad_enabled = grad_on
-            state.fw_suspended -= 1
 
         single = not isinstance(raw, tuple)
         if single and type(raw) is np.ndarray:  # the common case, inline
@@ -254,13 +267,6 @@ class Function:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
 
         if requires_grad:
-            edges, meta = [], []
-            for a, need in zip(args, needs):
-                if need:
-                    edges.append((a.grad_fn, a._output_nr) if a.grad_fn is not None else gradient_edge(a))
-                else:
-                    edges.append(None)
-                meta.append((a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None)
             ctx.next_edges, ctx.input_meta = tuple(edges), tuple(meta)
             if len(outputs) > 1:
                 ctx.output_meta = tuple(
@@ -294,6 +300,18 @@ class ArrayFunction(Function):
 _mode_state = mode.state
 _new_node = object.__new__
 _replaying = replay.state
+
+
+def _forward_untracked(cls, ctx, args, state):
+    """A Tensor-level forward (a user's Function): its ops run with grad and tangents off."""
+    grad_on = state.grad_enabled
+    state.grad_enabled = False
+    state.fw_suspended += 1
+    try:
+        return cls.forward(ctx, *args)
+    finally:
+        state.grad_enabled = grad_on
+        state.fw_suspended -= 1
 
 
 def _devices(args) -> list:
