@@ -135,21 +135,21 @@ def _roots(tensors, grad_tensors, who):
 
 
 def _graph(roots):
-    """Dependency counts (edges into each node) of every node reachable from roots."""
-    deps = {}
-    stack = [node for node, _ in roots]
-    seen = set(stack)
+    """Dependency counts (edges into each node) of every node reachable from roots; the keys
+    are those nodes, roots included."""
+    deps = {node: 0 for node, _ in roots}
+    stack = list(deps)
     while stack:
-        node = stack.pop()
-        for edge in node.next_edges:
+        for edge in stack.pop().next_edges:
             if edge is None:
                 continue
             nxt = edge[0]
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
+            if nxt in deps:
+                deps[nxt] += 1
+            else:  # first visit
+                deps[nxt] = 1
                 stack.append(nxt)
-    return deps, seen
+    return deps
 
 
 def _needed(seen, capture):
@@ -178,14 +178,14 @@ def _needed(seen, capture):
 
 
 def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
-    deps, seen = _graph(roots)
-    needed = _needed(seen, capture) if capture is not None else None
+    deps = _graph(roots)
+    needed = _needed(deps, capture) if capture is not None else None
     buffers: dict = {}
     for (node, nr), g in zip(roots, root_grads):
         _add_to_buffer(buffers, node, nr, g)
     ready = []
     for node, _ in roots:
-        if deps.get(node, 0) == 0 and node not in ready:
+        if deps[node] == 0 and node not in ready:
             ready.append(node)
     captured = None
     if capture is not None:
@@ -225,7 +225,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                     grad_inputs = _apply_node(node, grads, create_graph)
             else:
                 grad_inputs = _apply_node(node, grads, create_graph)
-            if not retain_graph:
+            if not retain_graph and node._saved is not None:
                 node.release()
             for edge, g in zip(node.next_edges, grad_inputs):
                 if edge is None:
@@ -233,8 +233,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                 nxt, nr = edge
                 if g is not None:
                     _add_to_buffer(buffers, nxt, nr, g)
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if left == 0:
                     ready.append(nxt)
     finally:
         state.grad_enabled = prev_grad_mode
@@ -279,29 +280,16 @@ def _apply_node(node, grads, create_graph):
     result = node.fn.backward(node, *grads)
     if not isinstance(result, tuple):
         result = (result,)
-    n_inputs = len(node.next_edges)
-    if len(result) < n_inputs:
-        if any(result[i] is not None for i in range(len(result))) or len(result) != 1:
-            raise RuntimeError(
-                f"function {node.name()} returned an incorrect number of gradients "
-                f"(expected {n_inputs}, got {len(result)})"
-            )
-    elif len(result) > n_inputs and any(g is not None for g in result[n_inputs:]):
-        raise RuntimeError(
-            f"function {node.name()} returned an incorrect number of gradients "
-            f"(expected {n_inputs}, got {len(result)})"
-        )
+    if len(result) != len(node.next_edges):
+        result = _one_per_input(node, result)
     out = []
-    input_meta = node.input_meta
-    for i, edge in enumerate(node.next_edges):
-        g = result[i] if i < len(result) else None
+    for i, (g, edge, meta) in enumerate(zip(result, node.next_edges, node.input_meta)):
         if g is None or edge is None:
             out.append(None)
             continue
         if not isinstance(g, Tensor):
             g = Tensor._make(g)
-        shape, dtype = input_meta[i]
-        if g.array.shape != shape or g.array.dtype != dtype:
+        if g.array.shape != meta[0] or g.array.dtype != meta[1]:
             g = _validate_grad(node, i, g)
         out.append(g)
     if _state.anomaly:
@@ -312,6 +300,20 @@ def _apply_node(node, grads, create_graph):
         for observer in observers:
             observer(node, grads, out)
     return out
+
+
+def _one_per_input(node, result) -> tuple:
+    """A backward's gradients, one per input: a lone None stands for all of them, extra ones
+    must be None."""
+    n_inputs = len(node.next_edges)
+    too_few = len(result) < n_inputs and (len(result) != 1 or result[0] is not None)
+    too_many = len(result) > n_inputs and any(g is not None for g in result[n_inputs:])
+    if too_few or too_many:
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {n_inputs}, got {len(result)})"
+        )
+    return (result + (None,) * n_inputs)[:n_inputs]
 
 
 def _validate_grad(node, i, g):
