@@ -3,16 +3,13 @@ order (iteratively, with dependency counts: no recursion, so 100k-node chains wo
 each node's vector-Jacobian product and hand the results to the next nodes."""
 from __future__ import annotations
 
-import contextlib
-
 from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
 from gpugrad.backend import cupy_backend as _gpus
-from gpugrad.backend import device_guard
+from gpugrad.backend import device_guard, xp_of
 from gpugrad.tensor import Tensor
 
-_state = mode.state
 
 # Called as observer(node, grad_outputs, grad_inputs) after each node runs; empty on the
 # normal path, so recording per-edge gradients (gg.viz, flow reports) costs nothing unless asked.
@@ -38,7 +35,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         capture = {gradient_edge(t): i for i, t in enumerate(inputs)}
     claimed = {_owner(g.array) for g in grads}  # the caller's arrays: never adopt them as .grad
-    with _queued_callbacks_run_at_end():
+    with _QueuedCallbacksRunAtEnd():
         captured = _run(roots, grads, retain_graph, create_graph, capture, claimed)
         if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
             for t, g in zip(inputs, captured):
@@ -65,7 +62,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     capture = {}
     for i, t in enumerate(inputs):
         capture.setdefault(gradient_edge(t), []).append(i)
-    with _queued_callbacks_run_at_end():
+    with _QueuedCallbacksRunAtEnd():
         captured = _run(roots, grads, retain_graph, create_graph, capture)
     result = []
     for i, (t, g) in enumerate(zip(inputs, captured)):
@@ -85,22 +82,25 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-@contextlib.contextmanager
-def _queued_callbacks_run_at_end():
+class _QueuedCallbacksRunAtEnd:
     """Run the callbacks queued inside the block once it succeeds; drop them if it fails. A
-    backward started from a hook runs its own callbacks only, not the outer pass's."""
-    queued = len(_final_callbacks)
-    try:
-        yield
-        while len(_final_callbacks) > queued:  # a callback may queue another
-            _final_callbacks.pop(queued)()
-    finally:
-        del _final_callbacks[queued:]
+    backward started from a hook runs its own callbacks only, not the outer pass's. (A class,
+    not @contextmanager: this wraps every backward, and a generator costs more.)"""
+
+    def __enter__(self):
+        self.queued = len(_final_callbacks)
+
+    def __exit__(self, exc_type, *_):
+        try:
+            if exc_type is None:
+                while len(_final_callbacks) > self.queued:  # a callback may queue another
+                    _final_callbacks.pop(self.queued)()
+        finally:
+            del _final_callbacks[self.queued:]
+        return False
 
 
 def _roots(tensors, grad_tensors, who):
-    from gpugrad import creation
-
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
     else:
@@ -119,16 +119,20 @@ def _roots(tensors, grad_tensors, who):
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {tuple(t.shape)}: pass gradient= (the upstream vector) of that shape"
                 )
-            g = creation.ones_like(t)
-        elif not isinstance(g, Tensor):
-            g = Tensor(g, dtype=t.dtype, device=t.device)
-        if tuple(g.shape) != tuple(t.shape):
-            raise RuntimeError(
-                f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
-                f"{tuple(t.shape)}"
-            )
-        if g.device != t.device:
-            raise RuntimeError(f"{who}: gradient on {g.device} given for an output on {t.device}")
+            with device_guard(t.array):  # ones_like, without its argument parsing
+                g = Tensor._make(replay.op(xp_of(t.array).ones, t.array.shape, t.array.dtype))
+        else:  # the caller's gradient
+            if not isinstance(g, Tensor):
+                g = Tensor(g, dtype=t.dtype, device=t.device)
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(
+                    f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
+                    f"{tuple(t.shape)}"
+                )
+            if g.device != t.device:
+                raise RuntimeError(
+                    f"{who}: gradient on {g.device} given for an output on {t.device}"
+                )
         roots.append(gradient_edge(t))
         grads.append(g)
     return roots, grads
@@ -196,6 +200,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
     prev_grad_mode = state.grad_enabled
     state.grad_enabled = create_graph
     multi_gpu = _gpus.multi_gpu  # then each node runs with its gradients' GPU current
+    anomaly = state.anomaly
     try:
         while ready:
             node = ready.pop()
@@ -222,17 +227,20 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                 grad_inputs = [None] * len(node.next_edges)
             elif multi_gpu:
                 with device_guard(next(g.array for g in grads if g is not None)):
-                    grad_inputs = _apply_node(node, grads, create_graph)
+                    grad_inputs = _apply_node(node, grads, anomaly)
             else:
-                grad_inputs = _apply_node(node, grads, create_graph)
+                grad_inputs = _apply_node(node, grads, anomaly)
             if not retain_graph and node._saved is not None:
                 node.release()
             for edge, g in zip(node.next_edges, grad_inputs):
                 if edge is None:
                     continue
                 nxt, nr = edge
-                if g is not None:
-                    _add_to_buffer(buffers, nxt, nr, g)
+                if g is not None:  # _add_to_buffer, inline
+                    buf = buffers.get(nxt)
+                    if buf is None:
+                        buf = buffers[nxt] = [None] * nxt.num_outputs
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
                 left = deps[nxt] - 1
                 deps[nxt] = left
                 if left == 0:
@@ -262,7 +270,7 @@ def _add_to_buffer(buffers, node, nr, g):
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
-def _apply_node(node, grads, create_graph):
+def _apply_node(node, grads, anomaly: bool):
     hooks = node._pre_hooks
     if hooks:
         grads = list(grads)
@@ -292,10 +300,10 @@ def _apply_node(node, grads, create_graph):
         if g.array.shape != meta[0] or g.array.dtype != meta[1]:
             g = _validate_grad(node, i, g)
         out.append(g)
-    if _state.anomaly:
-        from gpugrad.autograd import anomaly
+    if anomaly:
+        from gpugrad.autograd.anomaly import check_node
 
-        anomaly.check_node(node, out)
+        check_node(node, out)
     if observers:
         for observer in observers:
             observer(node, grads, out)

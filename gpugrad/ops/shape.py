@@ -324,6 +324,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 def expand(x: Tensor, *sizes) -> Tensor:
     """Broadcast to a larger shape without copying (-1 keeps a dimension)."""
     sizes = _shape_arg(sizes)
+    if sizes == x.array.shape:  # already that shape (sum's backward, mostly): skip the checks
+        return x
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}")
