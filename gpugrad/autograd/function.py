@@ -233,8 +233,6 @@ class Function:
             for a in args:
                 raw_args.append(a.array if isinstance(a, Tensor) else a)
             ctx.needs_input_grad = (False,) * len(args)
-        if state.anomaly:
-            ctx.creation_trace = traceback.format_stack()[:-1]
 
         try:
             if not cls.arrays:  # forward written in Tensor ops: they must not record themselves
@@ -260,8 +258,12 @@ class Function:
             ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
+        if not (requires_grad or forward_ad):  # nothing to record: plain tensors
+            return outputs[0] if single else tuple(outputs)
 
         if requires_grad:
+            if state.anomaly:  # where forward created this node, for anomaly mode's report
+                ctx.creation_trace = traceback.format_stack()[:-1]
             ctx.next_edges, ctx.input_meta = tuple(edges), tuple(meta)
             if len(outputs) > 1:
                 ctx.output_meta = tuple(
@@ -273,7 +275,7 @@ class Function:
                 if out is None or out.array.dtype.kind != "f" or (nondiff and id(out) in nondiff):
                     continue
                 out.requires_grad, out.grad_fn, out._output_nr = True, ctx, nr
-        if (requires_grad or forward_ad) and ctx._to_save:
+        if ctx._to_save:
             _resolve_saved(ctx, args, outputs)
         if forward_ad:
             _forward_tangents(cls, ctx, args, outputs)
