@@ -253,8 +253,10 @@ class Function:
             out = _new_tensor(Tensor)
             init_fields(out, raw)
             outputs = [out]
+        elif single:  # a NumPy scalar (a full reduction), a Tensor, a CuPy array
+            outputs = [_wrap_output(ctx, raw, args)]
         else:
-            outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
+            outputs = [_wrap_output(ctx, out, args) for out in raw]
             ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
@@ -358,7 +360,8 @@ def _wrap_output(ctx, out, args):
         # NumPy turns 0-d results into scalars; a tensor always holds an array, and what
         # forward saved must still be recognised as this output
         array = np.asarray(out)
-        ctx._to_save = tuple(array if item is out else item for item in ctx._to_save)
+        if ctx._to_save:
+            ctx._to_save = tuple(array if item is out else item for item in ctx._to_save)
         out = array
     return Tensor._make(out)
 
