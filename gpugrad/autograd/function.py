@@ -190,8 +190,9 @@ class Function:
     @classmethod
     def apply(cls, *args):
         # The hot path of every op: kept flat (no helper calls in the common cases) because
-        # Python call overhead is most of a small op's cost. Reading the thread-local mode
-        # costs about as much as a small kernel, so each switch is read once.
+        # Python call overhead is most of a small op's cost; each thread-local mode switch is
+        # read once. Two paths: recording (grad mode or forward AD on) and plain (no_grad, and
+        # the ops a backward rule runs).
         if _gpus.multi_gpu and (switch := _gpu_switch(cls, args)) is not None:
             with switch:  # CuPy works on its current GPU: make it the inputs' GPU, then run
                 return cls.apply(*args)
