@@ -290,6 +290,36 @@ def test_custom_function_backward_double_backward_and_jvp():
     assert gg.autograd.gradcheck(lambda t: Cube.apply(t, 2.0), (leaf([0.5, -1.5]),), check_forward_ad=True)
 
 
+def _saved_tensors_identity(lib) -> tuple:
+    """(saved input is the input, saved output sits where the output does) in lib's backward."""
+    seen = []
+
+    class KeepBoth(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x * 2
+            ctx.save_for_backward(x, y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(ctx.saved_tensors)
+            return g * 2
+
+    h = lib.tensor([1.0, 2.0], requires_grad=True) * 3  # a non-leaf input
+    out = KeepBoth.apply(h)
+    out.sum().backward()
+    [(x, y)] = seen
+    return x is h, y.grad_fn is out.grad_fn
+
+
+def test_saved_input_unpacks_to_the_input_itself_as_torch():
+    """torch's SavedVariable keeps a saved input itself; a saved output comes back at that
+    output's place in the graph."""
+    torch = pytest.importorskip("torch")
+    assert _saved_tensors_identity(gg) == _saved_tensors_identity(torch) == (True, True)
+
+
 def test_custom_function_without_jvp_says_so():
     class NoJvp(gg.autograd.Function):
         @staticmethod

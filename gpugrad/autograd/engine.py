@@ -3,16 +3,13 @@ order (iteratively, with dependency counts: no recursion, so 100k-node chains wo
 each node's vector-Jacobian product and hand the results to the next nodes."""
 from __future__ import annotations
 
-import contextlib
-
 from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.autograd.function import AccumulateGrad, gradient_edge
 from gpugrad.backend import cupy_backend as _gpus
-from gpugrad.backend import device_guard
+from gpugrad.backend import device_guard, xp_of
 from gpugrad.tensor import Tensor
 
-_state = mode.state
 
 # Called as observer(node, grad_outputs, grad_inputs) after each node runs; empty on the
 # normal path, so recording per-edge gradients (gg.viz, flow reports) costs nothing unless asked.
@@ -38,7 +35,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         capture = {gradient_edge(t): i for i, t in enumerate(inputs)}
     claimed = {_owner(g.array) for g in grads}  # the caller's arrays: never adopt them as .grad
-    with _queued_callbacks_run_at_end():
+    with _QueuedCallbacksRunAtEnd():
         captured = _run(roots, grads, retain_graph, create_graph, capture, claimed)
         if inputs is not None:  # backward(inputs=...) accumulates into those tensors only
             for t, g in zip(inputs, captured):
@@ -65,7 +62,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     capture = {}
     for i, t in enumerate(inputs):
         capture.setdefault(gradient_edge(t), []).append(i)
-    with _queued_callbacks_run_at_end():
+    with _QueuedCallbacksRunAtEnd():
         captured = _run(roots, grads, retain_graph, create_graph, capture)
     result = []
     for i, (t, g) in enumerate(zip(inputs, captured)):
@@ -85,22 +82,25 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-@contextlib.contextmanager
-def _queued_callbacks_run_at_end():
+class _QueuedCallbacksRunAtEnd:
     """Run the callbacks queued inside the block once it succeeds; drop them if it fails. A
-    backward started from a hook runs its own callbacks only, not the outer pass's."""
-    queued = len(_final_callbacks)
-    try:
-        yield
-        while len(_final_callbacks) > queued:  # a callback may queue another
-            _final_callbacks.pop(queued)()
-    finally:
-        del _final_callbacks[queued:]
+    backward started from a hook runs its own callbacks only, not the outer pass's. (A class,
+    not @contextmanager: this wraps every backward, and a generator costs more.)"""
+
+    def __enter__(self):
+        self.queued = len(_final_callbacks)
+
+    def __exit__(self, exc_type, *_):
+        try:
+            if exc_type is None:
+                while len(_final_callbacks) > self.queued:  # a callback may queue another
+                    _final_callbacks.pop(self.queued)()
+        finally:
+            del _final_callbacks[self.queued:]
+        return False
 
 
 def _roots(tensors, grad_tensors, who):
-    from gpugrad import creation
-
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
     else:
@@ -119,37 +119,41 @@ def _roots(tensors, grad_tensors, who):
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {tuple(t.shape)}: pass gradient= (the upstream vector) of that shape"
                 )
-            g = creation.ones_like(t)
-        elif not isinstance(g, Tensor):
-            g = Tensor(g, dtype=t.dtype, device=t.device)
-        if tuple(g.shape) != tuple(t.shape):
-            raise RuntimeError(
-                f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
-                f"{tuple(t.shape)}"
-            )
-        if g.device != t.device:
-            raise RuntimeError(f"{who}: gradient on {g.device} given for an output on {t.device}")
+            with device_guard(t.array):  # ones_like, without its argument parsing
+                g = Tensor._make(replay.op(xp_of(t.array).ones, t.array.shape, t.array.dtype))
+        else:  # the caller's gradient
+            if not isinstance(g, Tensor):
+                g = Tensor(g, dtype=t.dtype, device=t.device)
+            if tuple(g.shape) != tuple(t.shape):
+                raise RuntimeError(
+                    f"{who}: gradient of shape {tuple(g.shape)} given for an output of shape "
+                    f"{tuple(t.shape)}"
+                )
+            if g.device != t.device:
+                raise RuntimeError(
+                    f"{who}: gradient on {g.device} given for an output on {t.device}"
+                )
         roots.append(gradient_edge(t))
         grads.append(g)
     return roots, grads
 
 
 def _graph(roots):
-    """Dependency counts (edges into each node) of every node reachable from roots."""
-    deps = {}
-    stack = [node for node, _ in roots]
-    seen = set(stack)
+    """Dependency counts (edges into each node) of every node reachable from roots; the keys
+    are those nodes, roots included."""
+    deps = {node: 0 for node, _ in roots}
+    stack = list(deps)
     while stack:
-        node = stack.pop()
-        for edge in node.next_edges:
+        for edge in stack.pop().next_edges:
             if edge is None:
                 continue
             nxt = edge[0]
-            deps[nxt] = deps.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
+            if nxt in deps:
+                deps[nxt] += 1
+            else:  # first visit
+                deps[nxt] = 1
                 stack.append(nxt)
-    return deps, seen
+    return deps
 
 
 def _needed(seen, capture):
@@ -178,14 +182,14 @@ def _needed(seen, capture):
 
 
 def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
-    deps, seen = _graph(roots)
-    needed = _needed(seen, capture) if capture is not None else None
+    deps = _graph(roots)
+    needed = _needed(deps, capture) if capture is not None else None
     buffers: dict = {}
     for (node, nr), g in zip(roots, root_grads):
         _add_to_buffer(buffers, node, nr, g)
     ready = []
     for node, _ in roots:
-        if deps.get(node, 0) == 0 and node not in ready:
+        if deps[node] == 0 and node not in ready:
             ready.append(node)
     captured = None
     if capture is not None:
@@ -196,6 +200,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
     prev_grad_mode = state.grad_enabled
     state.grad_enabled = create_graph
     multi_gpu = _gpus.multi_gpu  # then each node runs with its gradients' GPU current
+    anomaly = state.anomaly
     try:
         while ready:
             node = ready.pop()
@@ -222,19 +227,23 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, claimed=None):
                 grad_inputs = [None] * len(node.next_edges)
             elif multi_gpu:
                 with device_guard(next(g.array for g in grads if g is not None)):
-                    grad_inputs = _apply_node(node, grads, create_graph)
+                    grad_inputs = _apply_node(node, grads, anomaly)
             else:
-                grad_inputs = _apply_node(node, grads, create_graph)
-            if not retain_graph:
+                grad_inputs = _apply_node(node, grads, anomaly)
+            if not retain_graph and node._saved is not None:
                 node.release()
             for edge, g in zip(node.next_edges, grad_inputs):
                 if edge is None:
                     continue
                 nxt, nr = edge
-                if g is not None:
-                    _add_to_buffer(buffers, nxt, nr, g)
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                if g is not None:  # _add_to_buffer, inline
+                    buf = buffers.get(nxt)
+                    if buf is None:
+                        buf = buffers[nxt] = [None] * nxt.num_outputs
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if left == 0:
                     ready.append(nxt)
     finally:
         state.grad_enabled = prev_grad_mode
@@ -261,7 +270,7 @@ def _add_to_buffer(buffers, node, nr, g):
     buf[nr] = g if buf[nr] is None else buf[nr] + g
 
 
-def _apply_node(node, grads, create_graph):
+def _apply_node(node, grads, anomaly: bool):
     hooks = node._pre_hooks
     if hooks:
         grads = list(grads)
@@ -279,39 +288,40 @@ def _apply_node(node, grads, create_graph):
     result = node.fn.backward(node, *grads)
     if not isinstance(result, tuple):
         result = (result,)
-    n_inputs = len(node.next_edges)
-    if len(result) < n_inputs:
-        if any(result[i] is not None for i in range(len(result))) or len(result) != 1:
-            raise RuntimeError(
-                f"function {node.name()} returned an incorrect number of gradients "
-                f"(expected {n_inputs}, got {len(result)})"
-            )
-    elif len(result) > n_inputs and any(g is not None for g in result[n_inputs:]):
-        raise RuntimeError(
-            f"function {node.name()} returned an incorrect number of gradients "
-            f"(expected {n_inputs}, got {len(result)})"
-        )
+    if len(result) != len(node.next_edges):
+        result = _one_per_input(node, result)
     out = []
-    input_meta = node.input_meta
-    for i, edge in enumerate(node.next_edges):
-        g = result[i] if i < len(result) else None
+    for i, (g, edge, meta) in enumerate(zip(result, node.next_edges, node.input_meta)):
         if g is None or edge is None:
             out.append(None)
             continue
         if not isinstance(g, Tensor):
             g = Tensor._make(g)
-        shape, dtype = input_meta[i]
-        if g.array.shape != shape or g.array.dtype != dtype:
+        if g.array.shape != meta[0] or g.array.dtype != meta[1]:
             g = _validate_grad(node, i, g)
         out.append(g)
-    if _state.anomaly:
-        from gpugrad.autograd import anomaly
+    if anomaly:
+        from gpugrad.autograd.anomaly import check_node
 
-        anomaly.check_node(node, out)
+        check_node(node, out)
     if observers:
         for observer in observers:
             observer(node, grads, out)
     return out
+
+
+def _one_per_input(node, result) -> tuple:
+    """A backward's gradients, one per input: a lone None stands for all of them, extra ones
+    must be None."""
+    n_inputs = len(node.next_edges)
+    too_few = len(result) < n_inputs and (len(result) != 1 or result[0] is not None)
+    too_many = len(result) > n_inputs and any(g is not None for g in result[n_inputs:])
+    if too_few or too_many:
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {n_inputs}, got {len(result)})"
+        )
+    return (result + (None,) * n_inputs)[:n_inputs]
 
 
 def _validate_grad(node, i, g):

@@ -15,7 +15,7 @@ from gpugrad import replay
 from gpugrad.autograd import mode
 from gpugrad.backend import cupy_backend as _gpus
 from gpugrad.backend import device_of, same_device, xp_of
-from gpugrad.tensor import Tensor
+from gpugrad.tensor import Tensor, init_fields
 
 # Called as observer(node, outputs) after each recorded Function call; empty on the normal
 # path (gpugrad.autograd.record fills it while recording values for pictures).
@@ -31,26 +31,18 @@ _FREED = (
 
 
 class SavedTensor:
-    """What a node keeps of a tensor: its array and graph position, not the Tensor object
-    (a saved output would otherwise hold its own node alive in a cycle)."""
+    """What a node keeps of a saved tensor, with the version it had then (a value changed in
+    place since is refused). An input is kept as itself and unpacks to itself, as torch's
+    SavedVariable does; an output only as its array and graph position (the output holds this
+    node: keeping the Tensor would make a cycle); an array made in forward as a constant."""
 
-    __slots__ = ("array", "version", "vbox", "leaf", "grad_fn", "output_nr", "requires_grad", "tangent")
+    __slots__ = ("array", "vbox", "version", "tensor", "grad_fn", "output_nr", "requires_grad", "tangent")
 
-    def __init__(self, tensor: Tensor | None, array=None, is_output_of=None, output_nr=0):
-        self.tangent = None if tensor is None else tensor._tangent  # forward-over-reverse needs it
-        if tensor is None:  # an array made in forward (a mask, an index): a constant
-            self.array, self.vbox, self.version, self.leaf = array, None, 0, None
-            self.grad_fn, self.output_nr, self.requires_grad = None, 0, False
-            return
-        self.array, self.vbox, self.version = tensor.array, tensor._vbox, tensor._vbox[0]
-        if is_output_of is not None:  # the node itself is supplied at unpack time
-            self.leaf, self.grad_fn, self.output_nr = None, None, output_nr
-            self.requires_grad = tensor.requires_grad
-        elif tensor.grad_fn is None:
-            self.leaf, self.grad_fn, self.output_nr, self.requires_grad = tensor, None, 0, tensor.requires_grad
-        else:
-            self.leaf, self.grad_fn, self.output_nr = None, tensor.grad_fn, tensor._output_nr
-            self.requires_grad = tensor.requires_grad
+    def __init__(self, array, vbox=None, tensor=None, output_nr=0, requires_grad=False, tangent=None):
+        self.array, self.vbox, self.tensor = array, vbox, tensor
+        self.version = 0 if vbox is None else vbox[0]
+        self.grad_fn = None if tensor is None else tensor.grad_fn
+        self.output_nr, self.requires_grad, self.tangent = output_nr, requires_grad, tangent
 
     def unpack(self, node: "Node", is_output: bool) -> Tensor:
         if self.vbox is not None and self.vbox[0] != self.version:
@@ -60,16 +52,15 @@ class SavedTensor:
                 f"output 0 of {node.name()}, is at version {self.vbox[0]}; expected version "
                 f"{self.version} instead. Hint: the op whose backward needs it is {node.name()}."
             )
-        if self.leaf is not None:
-            return self.leaf
+        if self.tensor is not None:
+            return self.tensor
         if is_output:
             grad_fn = node if self.requires_grad else None
             t = Tensor._make(self.array, self.requires_grad, grad_fn, self.output_nr, self.vbox)
-        else:
-            t = Tensor._make(self.array, self.requires_grad, self.grad_fn, self.output_nr, self.vbox)
-        if self.tangent is not None and mode.state.fw_level > 0:
-            t._tangent = self.tangent
-        return t
+            if self.tangent is not None and mode.state.fw_level > 0:
+                t._tangent = self.tangent  # forward-over-reverse reads it
+            return t
+        return Tensor._make(self.array)
 
 
 class Node:
@@ -119,10 +110,10 @@ class Node:
             raise RuntimeError(_FREED)
         if self._saved is None:
             return ()
-        return tuple(
-            None if s is None else s.unpack(self, is_out)
-            for s, is_out in zip(self._saved, self._saved_is_output)
-        )
+        unpacked = []
+        for entry, is_output in zip(self._saved, self._saved_is_output):
+            unpacked.append(None if entry is None else entry.unpack(self, is_output))
+        return tuple(unpacked)
 
     def mark_non_differentiable(self, *outputs):
         self.non_differentiable = tuple(id(o) for o in outputs)
@@ -198,8 +189,10 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        # The hot path of every op: kept flat (one pass over the arguments, no helper calls
-        # in the common case) because Python call overhead is most of a small op's cost.
+        # The hot path of every op: kept flat (no helper calls in the common cases) because
+        # Python call overhead is most of a small op's cost; each thread-local mode switch is
+        # read once. Two paths: recording (grad mode or forward AD on) and plain (no_grad, and
+        # the ops a backward rule runs).
         if _gpus.multi_gpu and (switch := _gpu_switch(cls, args)) is not None:
             with switch:  # CuPy works on its current GPU: make it the inputs' GPU, then run
                 return cls.apply(*args)
@@ -207,60 +200,73 @@ class Function:
         grad_on = state.grad_enabled
         track_tangents = state.fw_level > 0 and state.fw_suspended == 0
         requires_grad = forward_ad = False
-        needs, raw_args = [], []
-        for a in args:
-            if isinstance(a, Tensor):
-                raw_args.append(a.array)
-                if grad_on and a.requires_grad:
-                    needs.append(True)
-                    requires_grad = True
-                else:
-                    needs.append(False)
-                if track_tangents and a._tangent is not None:
-                    forward_ad = True
-            else:
-                raw_args.append(a)
-                needs.append(False)
         ctx = _new_node(Node)
         ctx.fn = cls
-        ctx.needs_input_grad = needs = tuple(needs)
-        if forward_ad:
-            ctx.forward_ad = True  # jvp rules will read what forward saves
-        if state.anomaly:
-            ctx.creation_trace = traceback.format_stack()[:-1]
+        if grad_on or track_tangents:
+            # one pass over the arguments: what forward gets, which need a gradient, and the
+            # edges and input shapes the node keeps if any does
+            needs, raw_args, edges, meta = [], [], [], []
+            for a in args:
+                if isinstance(a, Tensor):
+                    raw_args.append(a.array)
+                    meta.append((a.array.shape, a.array.dtype))
+                    if grad_on and a.requires_grad:
+                        needs.append(True)
+                        edges.append(
+                            (a.grad_fn, a._output_nr) if a.grad_fn is not None else gradient_edge(a)
+                        )
+                        requires_grad = True
+                    else:
+                        needs.append(False)
+                        edges.append(None)
+                    if track_tangents and a._tangent is not None:
+                        forward_ad = True
+                else:
+                    raw_args.append(a)
+                    needs.append(False)
+                    edges.append(None)
+                    meta.append(None)
+            ctx.needs_input_grad = tuple(needs)
+            if forward_ad:
+                ctx.forward_ad = True  # jvp rules will read what forward saves
+        else:  # no_grad, and every op a backward rule runs: nothing to record
+            raw_args = []
+            for a in args:
+                raw_args.append(a.array if isinstance(a, Tensor) else a)
+            ctx.needs_input_grad = (False,) * len(args)
 
-        state.grad_enabled = False
-        state.fw_suspended += 1
         try:
-            if _replaying.recorder is None or _replaying.depth or not cls.arrays:
-                raw = cls.forward(ctx, *(raw_args if cls.arrays else args))
+            if not cls.arrays:  # forward written in Tensor ops: they must not record themselves
+                raw = _forward_untracked(cls, ctx, args, state)
+            elif _replaying.recorder is None or _replaying.depth:
+                # an array forward cannot record anything (its arguments are arrays), so the
+                # grad mode is left as it is
+                raw = cls.forward(ctx, *raw_args)
             else:  # a step is being recorded (gg.capture): this forward is an instruction
                 raw = _replaying.recorder.forward(cls, ctx, raw_args)
         except Exception as exc:
             if cls.arrays:  # gpugrad's own op failed: inputs on two devices are the likely cause
                 _check_one_device(cls, args, exc)
             raise
-        finally:
-            state.grad_enabled = grad_on
-            state.fw_suspended -= 1
 
         single = not isinstance(raw, tuple)
-        if single and type(raw) is np.ndarray:  # the common case, inline
-            outputs = [Tensor._make(raw)]
+        if single and type(raw) is np.ndarray:  # the common case: Tensor._make, inline
+            out = _new_tensor(Tensor)
+            init_fields(out, raw)
+            outputs = [out]
+        elif single:  # a NumPy scalar (a full reduction), a Tensor, a CuPy array
+            outputs = [_wrap_output(ctx, raw, args)]
         else:
-            outputs = [_wrap_output(ctx, out, args) for out in ((raw,) if single else raw)]
+            outputs = [_wrap_output(ctx, out, args) for out in raw]
             ctx.num_outputs = len(outputs)
         if cls.is_view:
             outputs[0]._vbox, outputs[0]._base = args[0]._vbox, args[0]
+        if not (requires_grad or forward_ad):  # nothing to record: plain tensors
+            return outputs[0] if single else tuple(outputs)
 
         if requires_grad:
-            edges, meta = [], []
-            for a, need in zip(args, needs):
-                if need:
-                    edges.append((a.grad_fn, a._output_nr) if a.grad_fn is not None else gradient_edge(a))
-                else:
-                    edges.append(None)
-                meta.append((a.array.shape, a.array.dtype) if isinstance(a, Tensor) else None)
+            if state.anomaly:  # where forward created this node, for anomaly mode's report
+                ctx.creation_trace = traceback.format_stack()[:-1]
             ctx.next_edges, ctx.input_meta = tuple(edges), tuple(meta)
             if len(outputs) > 1:
                 ctx.output_meta = tuple(
@@ -272,7 +278,7 @@ class Function:
                 if out is None or out.array.dtype.kind != "f" or (nondiff and id(out) in nondiff):
                     continue
                 out.requires_grad, out.grad_fn, out._output_nr = True, ctx, nr
-        if (requires_grad or forward_ad) and ctx._to_save:
+        if ctx._to_save:
             _resolve_saved(ctx, args, outputs)
         if forward_ad:
             _forward_tangents(cls, ctx, args, outputs)
@@ -292,8 +298,20 @@ class ArrayFunction(Function):
 
 
 _mode_state = mode.state
-_new_node = object.__new__
+_new_node = _new_tensor = object.__new__
 _replaying = replay.state
+
+
+def _forward_untracked(cls, ctx, args, state):
+    """A Tensor-level forward (a user's Function): its ops run with grad and tangents off."""
+    grad_on = state.grad_enabled
+    state.grad_enabled = False
+    state.fw_suspended += 1
+    try:
+        return cls.forward(ctx, *args)
+    finally:
+        state.grad_enabled = grad_on
+        state.fw_suspended -= 1
 
 
 def _devices(args) -> list:
@@ -343,7 +361,8 @@ def _wrap_output(ctx, out, args):
         # NumPy turns 0-d results into scalars; a tensor always holds an array, and what
         # forward saved must still be recognised as this output
         array = np.asarray(out)
-        ctx._to_save = tuple(array if item is out else item for item in ctx._to_save)
+        if ctx._to_save:
+            ctx._to_save = tuple(array if item is out else item for item in ctx._to_save)
         out = array
     return Tensor._make(out)
 
@@ -357,18 +376,21 @@ def _resolve_saved(ctx: Node, args, outputs):
         if item is not None:
             for nr, out in enumerate(outputs):
                 if out is not None and (item is out or item is out.array):
-                    entry, output = SavedTensor(out, is_output_of=ctx, output_nr=nr), True
+                    entry = SavedTensor(
+                        out.array, out._vbox, None, nr, out.requires_grad, out._tangent
+                    )
+                    output = True
                     break
             else:
                 if isinstance(item, Tensor):
-                    entry = SavedTensor(item)
+                    entry = SavedTensor(item.array, item._vbox, item, item._output_nr)
                 else:
                     for a in args:
                         if isinstance(a, Tensor) and item is a.array:
-                            entry = SavedTensor(a)
+                            entry = SavedTensor(a.array, a._vbox, a, a._output_nr)
                             break
                     else:
-                        entry = SavedTensor(None, array=item)
+                        entry = SavedTensor(item)
         saved.append(entry)
         is_output.append(output)
     ctx._saved = saved

@@ -57,7 +57,10 @@ class Sub(ArrayFunction):
 class Mul(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # each gradient reads the other input: keep only what backward (or jvp) will read
+        need_a, need_b = ctx.needs_input_grad
+        keep_all = ctx.forward_ad
+        ctx.save_for_backward(a if need_b or keep_all else None, b if need_a or keep_all else None)
         return a * b
 
     @staticmethod
@@ -81,7 +84,8 @@ class Mul(ArrayFunction):
 class Div(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # a is read only by b's gradient (and jvp)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] or ctx.forward_ad else None, b)
         return a / b
 
     @staticmethod

@@ -2,6 +2,8 @@
 dtype and device copies. They are linear, so jvp applies the op itself to the tangent."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gpugrad import backend, dtypes, replay
@@ -243,15 +245,16 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def _reshape(name: str, x: Tensor, shape: tuple) -> Tensor:
     if shape == x.array.shape:
         return x
-    try:
-        if any(s < -1 for s in shape) or shape.count(-1) > 1:  # NumPy takes any s < 0 for -1
-            raise ValueError
-        np.empty(x.array.shape, dtype=np.bool_).reshape(shape)  # validate without touching data
-    except ValueError:
-        raise RuntimeError(
-            f"{name}: shape {list(shape)} is invalid for input of size {x.array.size} "
-            f"(shape {tuple(x.shape)})"
-        ) from None
+    if min(shape, default=0) < 0 or math.prod(shape) != x.array.size:  # else plainly valid
+        try:
+            if any(s < -1 for s in shape) or shape.count(-1) > 1:  # NumPy takes any s < 0 for -1
+                raise ValueError
+            np.empty(x.array.shape, dtype=np.bool_).reshape(shape)  # validate, data untouched
+        except ValueError:
+            raise RuntimeError(
+                f"{name}: shape {list(shape)} is invalid for input of size {x.array.size} "
+                f"(shape {tuple(x.shape)})"
+            ) from None
     return Reshape.apply(x, shape)
 
 
@@ -324,6 +327,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 def expand(x: Tensor, *sizes) -> Tensor:
     """Broadcast to a larger shape without copying (-1 keeps a dimension)."""
     sizes = _shape_arg(sizes)
+    if sizes == x.array.shape:  # already that shape (sum's backward, mostly): skip the checks
+        return x
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {sizes}")
