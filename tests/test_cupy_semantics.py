@@ -93,6 +93,36 @@ def test_raw_module_instantiates_templates_by_name_from_an_included_header(cupy,
         np.testing.assert_allclose(y.get(), 1 + 0.5 * k * np.arange(100))
 
 
+def test_memory_a_capture_allocated_stays_the_graphs_after_its_array_is_dropped(cupy):
+    """What gg.capture's CUDA graphs rely on when a kernel takes a temporary by pointer (the
+    native kernels, RawKernels): an array allocated while capturing, from the graph's own pool,
+    may be dropped before the capture ends; its memory is still the graph's, and arrays made
+    after the capture never get it, so launches neither read nor write anyone else's data."""
+    copy_twice = cupy.RawKernel(
+        "extern \"C\" __global__ void copy_twice(const double* x, double* y, long long n) {\n"
+        "  for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n;\n"
+        "       i += (long long)gridDim.x * blockDim.x) y[i] = 2 * x[i];\n"
+        "}\n", "copy_twice")
+    n = 4096
+    a = cupy.arange(n, dtype=cupy.float64)
+    out = cupy.zeros(n)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    pool = cupy.cuda.MemoryPool()
+    with cupy.cuda.using_allocator(pool.malloc), stream:
+        stream.begin_capture()
+        tmp = cupy.empty(n)
+        copy_twice((4,), (128,), (a, tmp, np.int64(n)))
+        copy_twice((4,), (128,), (tmp, out, np.int64(n)))
+        del tmp  # back to the graph's pool, not to anyone else
+        graph = stream.end_capture()
+    later = [cupy.full(n, -1.0) for _ in range(8)]  # made after: never the graph's memory
+    graph.launch()
+    stream.synchronize()
+    np.testing.assert_array_equal(out.get(), 4 * np.arange(n))
+    for array in later:
+        np.testing.assert_array_equal(array.get(), np.full(n, -1.0))
+
+
 def test_streams_handles_and_the_current_stream(cupy):
     """What gpugrad's launches rely on: the current stream is per thread, `with stream:` makes
     it current and restores the previous one, and the handles are CUDA's (the fake copies this)."""

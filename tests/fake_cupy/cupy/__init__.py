@@ -131,6 +131,14 @@ def _refuse_sync(what: str):
                                 f"when stream is capturing ({what})")
 
 
+def _hold_for_graph(array: _np.ndarray) -> None:
+    """Memory allocated while a stream captures comes from the capture's pool and stays the
+    graph's after its array is dropped (a launch still writes there), as CUDA's graph pools do:
+    the graph holds the NumPy buffer, so that nothing made later is given that memory."""
+    if _capturing():
+        _capture["graph"]._held.append(array)
+
+
 def _enqueue(run):
     """In-place device work: run now, or recorded into the graph being captured."""
     if _capturing():
@@ -168,6 +176,7 @@ class _Graph:
 
     def __init__(self):
         self._work = []
+        self._held = []  # buffers allocated during the capture (_hold_for_graph)
 
     def launch(self, stream=None):
         for run in self._work:
@@ -206,6 +215,7 @@ class ndarray:  # CuPy's name
             raise NotImplementedError("fake cupy: ndarray(memptr=, strides=)")
         self._a = _np.empty(shape, dtype=dtype, order=order)
         self._dev = _CURRENT[0]
+        _hold_for_graph(self._a)
 
     @classmethod
     def _of(cls, array: _np.ndarray, device: int | None = None) -> ndarray:
@@ -213,6 +223,7 @@ class ndarray:  # CuPy's name
         out = object.__new__(cls)
         out._a = array
         out._dev = _CURRENT[0] if device is None else device
+        _hold_for_graph(array)
         return out
 
     def _view(self, array: _np.ndarray) -> ndarray:
