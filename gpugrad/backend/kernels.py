@@ -28,7 +28,6 @@ from gpugrad import replay
 from gpugrad.backend import device_guard, xp_of
 
 LEVELS = ("native", "cupy", "reference")
-NATIVE_MIN_SIZE = 2048  # below this the C++ call costs more than NumPy's own loop
 _state = {"forced": os.environ.get("GPUGRAD_KERNELS") or None, "C": None, "C_loaded": False}
 KERNELS: dict[str, "Kernel"] = {}
 _replaying = replay.state
@@ -127,8 +126,9 @@ class Kernel:
                     raise RuntimeError(f"{self.name}: kernel level 'native' forced but gpugrad._C "
                                        "is not built")
                 return self.reference(*args)
-            if first.dtype.kind != "f" or first.dtype.itemsize < 4 or (
-                    forced != "native" and first.size < NATIVE_MIN_SIZE):
+            # every size: a call into _C costs ~2-3 µs, under NumPy's own for the same work
+            # from 10 elements up (softmax_xent_fwd: 3.4 µs vs 27 µs for 1 row of 10)
+            if first.dtype.kind != "f" or first.dtype.itemsize < 4:
                 return self.reference(*args)
             launch = self.build(np, *args)
             if launch is None:
@@ -198,8 +198,13 @@ def kernel(reference: Callable, half: bool = False):
     return declare
 
 
+def _c_order(xp, a):
+    """a itself when C-contiguous (ascontiguousarray would also turn a 0-d array into 1-d)."""
+    return a if a.flags.c_contiguous else xp.ascontiguousarray(a)
+
+
 def _contiguous(xp, *arrays):
-    return [xp.ascontiguousarray(a) for a in arrays]
+    return [_c_order(xp, a) for a in arrays]
 
 
 def _same(first, *others) -> bool:
@@ -212,13 +217,13 @@ def _same(first, *others) -> bool:
 
 # ---- elementwise maps: y = f(x), or gx = f'(a, g) for a backward ------------------------------
 def _map(xp, x, g=None):
-    x = xp.ascontiguousarray(x)
+    x = _c_order(xp, x)
     out = xp.empty_like(x)
     if g is None:
         return Launch((x, out), (out.size,), out)
     if g.shape != x.shape or g.dtype != x.dtype:
         return None
-    return Launch((x, xp.ascontiguousarray(g), out), (out.size,), out)
+    return Launch((x, _c_order(xp, g), out), (out.size,), out)
 
 
 def sigmoid_reference(x):
