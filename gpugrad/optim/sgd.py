@@ -60,20 +60,26 @@ class SGD(Optimizer):
         """One update of every parameter that has a .grad; returns closure() if given."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
+            steady = None  # the group's hyperparameters, shared by its params past their first step
             for param in group["params"]:
                 if param.grad is None:
                     continue
                 grad = param.grad.array if not group["maximize"] else -param.grad.array
-                buf, first = None, [False]
+                buf, first = None, False
                 if group["momentum"] != 0:
                     state = self.state[param]
                     if state.get("momentum_buffer") is None:
                         state["momentum_buffer"] = _state_buffer(param)
-                        first = [True]
+                        first = True
                     buf = state["momentum_buffer"].array
                 # read when the kernel is about to run: now, or before each launch of a CUDA
                 # graph that captured this step (the learning rate may have changed since)
-                hyper = replay.host_values(functools.partial(_hyper, group, first), 6)
+                if first:
+                    hyper = replay.host_values(functools.partial(_hyper, group, [True]), 6)
+                else:
+                    if steady is None:
+                        steady = replay.host_values(functools.partial(_hyper, group, [False]), 6)
+                    hyper = steady
                 kernels.sgd_step(param.array, grad, buf, hyper)
                 param._bump_version()
         return loss
