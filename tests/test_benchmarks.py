@@ -108,7 +108,7 @@ def test_versions_compute_the_same_thing(report):
     doc, _ = report
     for row in doc["results"]:
         if row["group"] == "mlp":
-            assert {"numpy-floor", "gpugrad", "gemm-only"} <= set(row["timings"])
+            assert {"numpy-floor", "gpugrad", "gpugrad-captured", "gemm-only"} <= set(row["timings"])
             assert row["check"]["max_rel_loss_diff"] < 1e-4
             assert row["check"]["max_rel_param_diff"] < 1e-4
         elif row["group"] == "ops":
@@ -118,6 +118,7 @@ def test_versions_compute_the_same_thing(report):
 def test_markdown_has_the_summary_and_a_table_per_group(report):
     _, text = report
     assert "## Summary" in text and "gpugrad / GEMMs, threads 1" in text
+    assert "captured / torch, threads default" in text
     for group in (
         "## mlp, threads default",
         "## kernels, threads 1",

@@ -1,9 +1,10 @@
-"""MLP training step (forward, softmax cross-entropy, backward, SGD update) in four versions on
+"""MLP training step (forward, softmax cross-entropy, backward, SGD update) in five versions on
 the same numpy-made weights and batch: torch (nn.Sequential + optim.SGD), gpugrad built from
-engine pieces only, gpugrad's library API (gg.nn.MLP + gg.optim.SGD) when it exists, and a flat
-NumPy forward/backward with no engine at all: the floor for a NumPy engine. Beside them, the
-step's GEMMs alone (same shapes and layouts, numpy's BLAS, same threads): the roofline, which
-each version's time is also given against (`vs_gemm_only`)."""
+engine pieces only, gpugrad's library API (gg.nn.MLP + gg.optim.SGD) when it exists, the same
+library step under gg.capture (recorded once, then replayed), and a flat NumPy forward/backward
+with no engine at all: the floor for a NumPy engine. Beside them, the step's GEMMs alone (same
+shapes and layouts, numpy's BLAS, same threads): the roofline, which each version's time is
+also given against (`vs_gemm_only`)."""
 
 from __future__ import annotations
 
@@ -164,6 +165,25 @@ class GpugradLibraryMLP:
         return [p.array for p in self.model.parameters()]
 
 
+class GpugradCapturedMLP(GpugradLibraryMLP):
+    """The library step under gg.capture: the first call runs eagerly, the second records, every
+    later one replays the record (no Tensor, node or graph per op)."""
+
+    def __init__(self, params, x, y, activation):
+        super().__init__(params, x, y, activation)
+        self._captured = self.gg.capture(self._eager_step)
+
+    def _eager_step(self, x, y):
+        self.opt.zero_grad()
+        loss = self.F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def step(self):
+        return self._captured(self.x, self.y)
+
+
 # ---- flat NumPy: the floor ----------------------------------------------------------------------------
 class NumpyFloorMLP:
     """Explicit matmuls, relu mask / sigmoid slope, softmax-CE gradient and in-place SGD."""
@@ -274,6 +294,7 @@ def implementations(torch, params, x, y, activation) -> tuple[dict, list[str]]:
     if reason is None:
         try:
             impls["gpugrad-nn"] = GpugradLibraryMLP(params, x, y, activation)
+            impls["gpugrad-captured"] = GpugradCapturedMLP(params, x, y, activation)
         except (AttributeError, TypeError, ValueError, RuntimeError) as exc:  # still being written
             notes.append(f"gpugrad-nn skipped: {type(exc).__name__}: {exc}")
     else:

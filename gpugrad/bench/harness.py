@@ -406,22 +406,29 @@ def markdown(doc: dict) -> str:
 
 
 def _summary(results: list[dict]) -> list[str]:
-    """The headline: each MLP step as gpugrad / torch and step / GEMM-only per thread setting."""
+    """The headline: each MLP step per thread setting as gpugrad / torch (eager, and the library
+    step under gg.capture) and as gpugrad / GEMM-only."""
     mlp = [row for row in results if row["group"] == "mlp"]
     settings = list(dict.fromkeys(row["threads"] for row in mlp))
     if not mlp:
         return []
     header = "| MLP step (float32) |" + "".join(
-        f" gpugrad / torch, threads {t} | gpugrad / GEMMs, threads {t} |" for t in settings
+        f" gpugrad / torch, threads {t} | captured / torch, threads {t} |"
+        f" gpugrad / GEMMs, threads {t} |"
+        for t in settings
     )
-    lines = ["## Summary", "", header, "|---|" + "---:|---:|" * len(settings)]
+    lines = ["## Summary", "", header, "|---|" + "---:|---:|---:|" * len(settings)]
     for name in dict.fromkeys(row["name"] for row in mlp):
         cells = []
         for t in settings:
             row = next((r for r in mlp if r["name"] == name and r["threads"] == t), None)
-            ratio = row and row["ratio_vs_torch"].get("gpugrad")
+            ratios_ = row["ratio_vs_torch"] if row else {}
             roof = row and row.get("vs_gemm_only", {}).get("gpugrad")
-            cells += [f"{ratio['median']:.2f}x" if ratio else "–", f"{roof:.2f}" if roof else "–"]
+            cells += [
+                f"{ratios_[key]['median']:.2f}x" if key in ratios_ else "–"
+                for key in ("gpugrad", "gpugrad-captured")
+            ]
+            cells.append(f"{roof:.2f}" if roof else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
 
