@@ -34,8 +34,25 @@ def make_problem(sizes, batch: int, seed: int = 0):
     return params, x, y
 
 
+class ModelStep:
+    """The step of a version built as a model + optimizer (torch's, or gpugrad's library)."""
+
+    def drop_grads(self):
+        self.opt.zero_grad(set_to_none=True)
+
+    def step(self):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def parameters(self):
+        return list(self.model.parameters())
+
+
 # ---- torch ----------------------------------------------------------------------------------------
-class TorchMLP:
+class TorchMLP(ModelStep):
     def __init__(self, torch, params, x, y, activation):
         self.torch, self.F = torch, torch.nn.functional
         layers = []
@@ -53,19 +70,6 @@ class TorchMLP:
 
     def loss(self):
         return self.F.cross_entropy(self.model(self.x), self.y)
-
-    def drop_grads(self):
-        self.opt.zero_grad(set_to_none=True)
-
-    def step(self):
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.loss()
-        loss.backward()
-        self.opt.step()
-        return loss
-
-    def parameters(self):
-        return list(self.model.parameters())
 
     def parameter_arrays(self):
         return [p.detach().numpy() for p in self.model.parameters()]
@@ -127,7 +131,7 @@ def library_missing() -> str | None:
     return f"{', '.join(missing)} not available yet" if missing else None
 
 
-class GpugradLibraryMLP:
+class GpugradLibraryMLP(ModelStep):
     """gg.nn.MLP(sizes, activation) + gg.optim.SGD, weights overwritten with the shared ones."""
 
     def __init__(self, params, x, y, activation):
@@ -148,19 +152,6 @@ class GpugradLibraryMLP:
     def loss(self):
         return self.F.cross_entropy(self.model(self.x), self.y)
 
-    def drop_grads(self):
-        self.opt.zero_grad()
-
-    def step(self):
-        self.opt.zero_grad()
-        loss = self.loss()
-        loss.backward()
-        self.opt.step()
-        return loss
-
-    def parameters(self):
-        return list(self.model.parameters())
-
     def parameter_arrays(self):
         return [p.array for p in self.model.parameters()]
 
@@ -174,7 +165,7 @@ class GpugradCapturedMLP(GpugradLibraryMLP):
         self._captured = self.gg.capture(self._eager_step)
 
     def _eager_step(self, x, y):
-        self.opt.zero_grad()
+        self.opt.zero_grad(set_to_none=True)
         loss = self.F.cross_entropy(self.model(x), y)
         loss.backward()
         self.opt.step()
