@@ -122,11 +122,13 @@ def _reset_hwm() -> bool:
 
 
 def step_peaks(impl) -> dict:
-    """RSS high-water rise and tracemalloc peak of one step, after a warm-up step, measured
-    from the state between steps with the gradients dropped (torch keeps them until the next
-    zero_grad): parameters and batch only, the same for every implementation. Free heap
-    memory is handed back first (malloc_trim), so reusing it during the step shows in RSS."""
-    impl.step()
+    """RSS high-water rise and tracemalloc peak of one step, after the warm-up steps (one; a
+    captured step's also records), measured from the state between steps with the gradients
+    dropped (torch keeps them until the next zero_grad): parameters and batch only, the same
+    for every implementation. Free heap memory is handed back first (malloc_trim), so reusing
+    it during the step shows in RSS."""
+    for _ in range(getattr(impl, "warmup_steps", 1)):
+        impl.step()
     impl.drop_grads()
     gc.collect()
     _malloc_trim()

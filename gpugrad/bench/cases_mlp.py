@@ -160,6 +160,8 @@ class GpugradCapturedMLP(GpugradLibraryMLP):
     """The library step under gg.capture: the first call runs eagerly, the second records, every
     later one replays the record (no Tensor, node or graph per op)."""
 
+    warmup_steps = 2  # eager, then recorded: the steps after replay
+
     def __init__(self, params, x, y, activation):
         super().__init__(params, x, y, activation)
         self._captured = self.gg.capture(self._eager_step)
