@@ -155,6 +155,71 @@ def _adam_step(n, dtype):
     return cases
 
 
+# The table-driven optimizers' steps: (state buffers: "signed" or "positive" samples, None for
+# a null one), hyperparameters by slot name; defaults, then the options that change the path.
+_DEFAULT = {"lr": 0.01, "eps": 1e-8, "weight_decay": 0.0, "maximize": 0.0}
+_ADAM_LIKE = {**_DEFAULT, "beta1": 0.9, "beta2": 0.999, "decoupled": 0.0}
+_NADAM = {**_ADAM_LIKE, "bias_correction2": 1 - 0.999**3, "grad_coef": -0.004, "avg_coef": -0.03}
+_RADAM = {**_ADAM_LIKE, "bias_correction1": 1 - 0.9**7, "bias_correction2_sqrt": 0.08,
+          "rect": 0.3, "rectified": 1.0}
+STEP_CONFIGS = {
+    "rmsprop_step": [
+        (("positive", None, None), {**_DEFAULT, "alpha": 0.99, "momentum": 0.0}),
+        (("positive", "signed", "signed"),
+         {**_DEFAULT, "alpha": 0.3, "momentum": 0.9, "weight_decay": 0.1, "maximize": 1.0}),
+        (("positive", "signed", None), {**_DEFAULT, "alpha": 0.9, "momentum": 0.0}),
+        (("positive", None, "signed"), {**_DEFAULT, "alpha": 0.99, "momentum": 0.5}),
+    ],
+    "adagrad_step": [
+        (("positive",), {"clr": 0.05, "eps": 1e-10, "weight_decay": 0.0, "maximize": 0.0}),
+        (("positive",), {"clr": 0.05, "eps": 1e-10, "weight_decay": 0.1, "maximize": 1.0}),
+    ],
+    "adadelta_step": [
+        (("positive", "positive"), {**_DEFAULT, "lr": 1.0, "rho": 0.9, "eps": 1e-6}),
+        (("positive", "positive"),
+         {**_DEFAULT, "lr": 0.5, "rho": 0.8, "weight_decay": 0.1, "maximize": 1.0}),
+    ],
+    "adamax_step": [
+        (("signed", "positive"),
+         {k: v for k, v in {**_ADAM_LIKE, "clr": 0.02}.items() if k not in ("lr", "decoupled")}),
+        (("signed", "positive"), {"clr": 0.02, "beta1": 0.3, "beta2": 0.9, "eps": 1e-8,
+                                  "weight_decay": 0.1, "maximize": 1.0}),
+    ],
+    "nadam_step": [
+        (("signed", "positive"), _NADAM),
+        (("signed", "positive"), {**_NADAM, "weight_decay": 0.1}),
+        (("signed", "positive"), {**_NADAM, "weight_decay": 0.1, "decoupled": 1.0,
+                                  "maximize": 1.0}),
+    ],
+    "radam_step": [
+        (("signed", "positive"), _RADAM),
+        (("signed", "positive"), {**_RADAM, "rectified": 0.0, "rect": 0.0, "weight_decay": 0.1}),
+        (("signed", "positive"), {**_RADAM, "weight_decay": 0.1, "decoupled": 1.0,
+                                  "maximize": 1.0, "beta1": 0.7}),
+    ],
+}
+_STEP_SLOTS = {"rmsprop_step": kernels.RMSPROP_SLOTS, "adagrad_step": kernels.ADAGRAD_SLOTS,
+               "adadelta_step": kernels.ADADELTA_SLOTS, "adamax_step": kernels.ADAMAX_SLOTS,
+               "nadam_step": kernels.NADAM_SLOTS, "radam_step": kernels.RADAM_SLOTS}
+
+
+def _optimizer_step(name):
+    def make(n, dtype):
+        rng = np.random.default_rng(n)
+        p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        kinds = {"signed": lambda: (rng.standard_normal(n) * 0.1).astype(dtype),
+                 "positive": lambda: (1.0 + np.abs(rng.standard_normal(n))).astype(dtype)}
+        cases = []
+        for buffers, values in STEP_CONFIGS[name]:
+            hyper = kernels.hyper_array(_STEP_SLOTS[name], **values)
+            state = tuple(None if kind is None else kinds[kind]() for kind in buffers)
+            cases.append(Case(f"{name} n={n} {buffers} {hyper.tolist()}", (p, g, *state, hyper),
+                              scale=10.0, host=(2 + len(state),)))
+        return cases
+
+    return make
+
+
 def _dropout_scale(n, dtype):
     return [Case(f"dropout_scale n={n} p={p}", (np.zeros(n, dtype), np.array([seed, 1000.0, p])),
                  host=(1,)) for seed, p in [(7.0, 0.3), (123456789.0, 0.9)]]
@@ -170,6 +235,7 @@ CASES = {
     "softmax_xent_bwd": _softmax_xent_bwd,
     "sgd_step": _sgd_step,
     "adam_step": _adam_step,
+    **{name: _optimizer_step(name) for name in STEP_CONFIGS},
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gpugrad.backend import kernels
+from tests import kernel_cases
 from tests.kernel_cases import sample, sample_special
 
 _C = pytest.importorskip("gpugrad._C")
@@ -501,6 +502,33 @@ def test_adam_step(backend, dtype, n, config, offset):
     assert_close(backend.to_numpy(p), p_ref, dtype, scale=10.0)
 
 
+STEP_KERNELS = list(kernel_cases.STEP_CONFIGS)  # rmsprop_step, ...: the table-driven optimizers
+
+
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "offset"])
+@pytest.mark.parametrize("n", [1, 7, 33, 4097])
+@pytest.mark.parametrize("dtype", FLOATS, ids=dtype_name)
+@pytest.mark.parametrize("name", STEP_KERNELS)
+def test_optimizer_step_kernels(backend, name, dtype, n, offset):
+    """Each case of kernel_cases (every option that changes the path), two steps in a row on
+    the same state, every buffer in place; an unused buffer is a null pointer."""
+    for case in kernel_cases.cases(name, n, dtype):
+        *arrays, hyper_host = case.args
+        moved = [None if a is None else backend.array(a, offset) for a in arrays]
+        hyper = backend.array(hyper_host)
+        for _ in range(2):
+            backend.call(name, *(0 if a is None else backend.pointer(a) for a in moved),
+                         backend.pointer(hyper), n, dtype_name(dtype))
+        expected = [None if a is None else a.astype(np.float64) for a in arrays]
+        for _ in range(2):
+            kernels.KERNELS[name].reference(*expected, hyper_host)
+        for k, (actual, wanted) in enumerate(zip(moved, expected)):
+            if actual is not None:
+                err = f"{case.what} {dtype_name(dtype)} array {k}"
+                np.testing.assert_allclose(backend.to_numpy(actual), wanted, err_msg=err,
+                                           **{**tolerance(dtype), "atol": 10 * tolerance(dtype)["atol"]})
+
+
 @pytest.mark.slow  # importing torch takes seconds
 def test_optimizer_references_match_torch():
     """The backend's references are torch.optim's semantics (checked in float64)."""
@@ -544,6 +572,9 @@ def zero_args(name: str) -> tuple:
         "dropout_scale": (0, 0, 0),
         "sgd_step": (0, 0, 0, 0, 0),
         "adam_step": (0, 0, 0, 0, 0, 0),
+        "rmsprop_step": (0,) * 7,
+        "adagrad_step": (0,) * 5,
+        **dict.fromkeys(("adadelta_step", "adamax_step", "nadam_step", "radam_step"), (0,) * 6),
     }[name]
 
 

@@ -221,6 +221,307 @@ GG_HD inline void adam_update(T& p, T g, T& m, T& v, const H& h) {
   p -= h.step_size * (m / denom);
 }
 
+// ---- the table-driven optimizers (gpugrad/optim/optimizer.py): one Step each ----
+// A Step has Hyper<T> (its hyperparameters in the compute type, made once per thread by
+// make<T>(hyper) from the doubles of its Slot enum), kUses (bit k set: state buffer k is read and
+// written; an unused one is a dummy never touched) and update(p, g, a, b, c, h) over one element
+// of the parameter, its gradient and the state buffers a, b, c. Each follows torch's
+// single-tensor order of operations, as the array references in gpugrad/backend/optim_updates.py
+// do; step-dependent scalars (bias corrections, NAdam's mu products, ...) are computed on the
+// host per step and arrive in `hyper`.
+
+// What every Step's Hyper starts with: maximize and weight decay, L2 into g
+// or decoupled (p *= 1 - lr * wd, AdamW's way). The CPU launchers replace decay() by a
+// compile-time constant, so that their loops have no control flow.
+template <class T>
+struct DecayHyper {
+  T weight_decay, decay_factor;
+  bool maximize, decoupled;
+  GG_HD bool decay() const { return weight_decay != T(0); }
+};
+
+template <class T>
+GG_HD inline DecayHyper<T> make_decay_hyper(double lr, double weight_decay, double decoupled,
+                                            double maximize) {
+  return {T(weight_decay), T(1.0 - lr * weight_decay), maximize != 0.0, decoupled != 0.0};
+}
+
+// g after maximize and weight decay (which may also scale p).
+template <class T, class H>
+GG_HD inline T decayed_gradient(T& p, T g, const H& h) {
+  g = h.maximize ? -g : g;
+  if (h.decay()) {
+    if (h.decoupled) {
+      p *= h.decay_factor;
+    } else {
+      g += h.weight_decay * p;
+    }
+  }
+  return g;
+}
+
+// torch's lerp(start, end, weight): start + w (end - start) for w < 0.5, else
+// end - (end - start)(1 - w); `weight` holds w, 1 - w and which form applies.
+template <class T>
+struct LerpWeight {
+  T weight, one_minus_weight;
+  bool from_start;
+};
+
+template <class T>
+GG_HD inline LerpWeight<T> make_lerp_weight(double weight) {
+  return {T(weight), T(1.0 - weight), weight < 0.5};
+}
+
+template <class T>
+GG_HD inline T lerp(T start, T end, const LerpWeight<T>& w) {
+  return w.from_start ? start + w.weight * (end - start)
+                      : end - (end - start) * w.one_minus_weight;
+}
+
+// torch.maximum: NaN when either is NaN.
+template <class T>
+GG_HD inline T maximum_nan(T a, T b) {
+  return (a != a || a > b) ? a : b;
+}
+
+// Buffer k of a Step at element i, or `unused` when the Step does not use it (base may be null).
+template <bool kUsed, class T>
+GG_HD inline T& buffer_at(T* base, int64_t i, T& unused) {
+  if constexpr (kUsed) {
+    return base[i];
+  } else {
+    return unused;
+  }
+}
+
+// torch.optim.RMSprop: a = square_avg, b = grad_avg (centered), c = momentum_buffer (momentum).
+// v = alpha v + (1 - alpha) g^2; centered: g_avg = lerp(g_avg, g, 1 - alpha), avg = sqrt(v -
+// g_avg^2) + eps, else sqrt(v) + eps; momentum: buf = momentum buf + g / avg, p -= lr buf; else
+// p -= lr g / avg.
+enum RmspropSlot { kRmspropLr, kRmspropAlpha, kRmspropEps, kRmspropWeightDecay,
+                   kRmspropMomentum, kRmspropMaximize, kRmspropSlots };
+
+template <class T>
+struct RmspropHyper : DecayHyper<T> {
+  T neg_lr, alpha, one_minus_alpha, eps, momentum;
+  LerpWeight<T> to_grad;
+};
+
+template <bool kCentered, bool kMomentum>
+struct RmspropStep {
+  static constexpr unsigned kUses = 1u | (kCentered ? 2u : 0u) | (kMomentum ? 4u : 0u);
+  template <class T>
+  using Hyper = RmspropHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    const double alpha = hyper[kRmspropAlpha];
+    return {make_decay_hyper<T>(0.0, hyper[kRmspropWeightDecay], 0.0, hyper[kRmspropMaximize]),
+            T(-hyper[kRmspropLr]), T(alpha), T(1.0 - alpha), T(hyper[kRmspropEps]),
+            T(hyper[kRmspropMomentum]), make_lerp_weight<T>(1.0 - alpha)};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& square_avg, T& grad_avg, T& buf, const H& h) {
+    g = decayed_gradient(p, g, h);
+    square_avg = square_avg * h.alpha + h.one_minus_alpha * g * g;
+    T avg;
+    if constexpr (kCentered) {
+      grad_avg = lerp(grad_avg, g, h.to_grad);
+      avg = math_sqrt(square_avg + T(-1) * grad_avg * grad_avg);
+    } else {
+      avg = math_sqrt(square_avg);
+    }
+    avg += h.eps;
+    if constexpr (kMomentum) {
+      buf = buf * h.momentum + g / avg;
+      p += h.neg_lr * buf;
+    } else {
+      p += h.neg_lr * g / avg;
+    }
+  }
+};
+
+// torch.optim.Adagrad: a = sum. s += g^2; p -= clr g / (sqrt(s) + eps), clr = lr / (1 + (t - 1)
+// lr_decay) computed on the host.
+enum AdagradSlot { kAdagradClr, kAdagradEps, kAdagradWeightDecay, kAdagradMaximize,
+                   kAdagradSlots };
+
+template <class T>
+struct AdagradHyper : DecayHyper<T> {
+  T neg_clr, eps;
+};
+
+struct AdagradStep {
+  static constexpr unsigned kUses = 1u;
+  template <class T>
+  using Hyper = AdagradHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    return {make_decay_hyper<T>(0.0, hyper[kAdagradWeightDecay], 0.0, hyper[kAdagradMaximize]),
+            T(-hyper[kAdagradClr]), T(hyper[kAdagradEps])};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& sum, T&, T&, const H& h) {
+    g = decayed_gradient(p, g, h);
+    sum += g * g;
+    const T root = math_sqrt(sum) + h.eps;
+    p += h.neg_clr * g / root;
+  }
+};
+
+// torch.optim.Adadelta: a = square_avg, b = acc_delta. v = rho v + (1 - rho) g^2;
+// d = sqrt(u + eps) / sqrt(v + eps) g; u = rho u + (1 - rho) d^2; p -= lr d.
+enum AdadeltaSlot { kAdadeltaLr, kAdadeltaRho, kAdadeltaEps, kAdadeltaWeightDecay,
+                    kAdadeltaMaximize, kAdadeltaSlots };
+
+template <class T>
+struct AdadeltaHyper : DecayHyper<T> {
+  T neg_lr, rho, one_minus_rho, eps;
+};
+
+struct AdadeltaStep {
+  static constexpr unsigned kUses = 3u;
+  template <class T>
+  using Hyper = AdadeltaHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    const double rho = hyper[kAdadeltaRho];
+    return {make_decay_hyper<T>(0.0, hyper[kAdadeltaWeightDecay], 0.0, hyper[kAdadeltaMaximize]),
+            T(-hyper[kAdadeltaLr]), T(rho), T(1.0 - rho), T(hyper[kAdadeltaEps])};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& square_avg, T& acc_delta, T&, const H& h) {
+    g = decayed_gradient(p, g, h);
+    square_avg = square_avg * h.rho + h.one_minus_rho * g * g;
+    const T root = math_sqrt(square_avg + h.eps);
+    const T delta = math_sqrt(acc_delta + h.eps) / root * g;
+    acc_delta = acc_delta * h.rho + h.one_minus_rho * delta * delta;
+    p += h.neg_lr * delta;
+  }
+};
+
+// torch.optim.Adamax: a = exp_avg, b = exp_inf. m = lerp(m, g, 1 - b1); u = max(b2 u, |g| +
+// eps); p -= clr m / u, clr = lr / (1 - b1^t) computed on the host.
+enum AdamaxSlot { kAdamaxClr, kAdamaxBeta1, kAdamaxBeta2, kAdamaxEps, kAdamaxWeightDecay,
+                  kAdamaxMaximize, kAdamaxSlots };
+
+template <class T>
+struct AdamaxHyper : DecayHyper<T> {
+  T neg_clr, beta2, eps;
+  LerpWeight<T> to_grad;
+};
+
+struct AdamaxStep {
+  static constexpr unsigned kUses = 3u;
+  template <class T>
+  using Hyper = AdamaxHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    return {make_decay_hyper<T>(0.0, hyper[kAdamaxWeightDecay], 0.0, hyper[kAdamaxMaximize]),
+            T(-hyper[kAdamaxClr]), T(hyper[kAdamaxBeta2]), T(hyper[kAdamaxEps]),
+            make_lerp_weight<T>(1.0 - hyper[kAdamaxBeta1])};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& exp_avg, T& exp_inf, T&, const H& h) {
+    g = decayed_gradient(p, g, h);
+    exp_avg = lerp(exp_avg, g, h.to_grad);
+    exp_inf = maximum_nan(exp_inf * h.beta2, (g < T(0) ? -g : g) + h.eps);
+    p += h.neg_clr * exp_avg / exp_inf;
+  }
+};
+
+// torch.optim.NAdam: a = exp_avg, b = exp_avg_sq. m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2)
+// g^2; denom = sqrt(v / bc2) + eps; p += grad_coef g / denom; p += avg_coef m / denom, the
+// coefficients (from the mu schedule and its running product) computed on the host.
+enum NadamSlot { kNadamLr, kNadamBeta1, kNadamBeta2, kNadamEps, kNadamWeightDecay,
+                 kNadamDecoupled, kNadamBiasCorrection2, kNadamGradCoef, kNadamAvgCoef,
+                 kNadamMaximize, kNadamSlots };
+
+template <class T>
+struct NadamHyper : DecayHyper<T> {
+  T beta2, one_minus_beta2, eps, bias_correction2, grad_coef, avg_coef;
+  LerpWeight<T> to_grad;
+};
+
+struct NadamStep {
+  static constexpr unsigned kUses = 3u;
+  template <class T>
+  using Hyper = NadamHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    const double beta2 = hyper[kNadamBeta2];
+    return {make_decay_hyper<T>(hyper[kNadamLr], hyper[kNadamWeightDecay],
+                                hyper[kNadamDecoupled], hyper[kNadamMaximize]),
+            T(beta2), T(1.0 - beta2), T(hyper[kNadamEps]), T(hyper[kNadamBiasCorrection2]),
+            T(hyper[kNadamGradCoef]), T(hyper[kNadamAvgCoef]),
+            make_lerp_weight<T>(1.0 - hyper[kNadamBeta1])};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& exp_avg, T& exp_avg_sq, T&, const H& h) {
+    g = decayed_gradient(p, g, h);
+    exp_avg = lerp(exp_avg, g, h.to_grad);
+    exp_avg_sq = exp_avg_sq * h.beta2 + h.one_minus_beta2 * g * g;
+    const T denom = math_sqrt(exp_avg_sq / h.bias_correction2) + h.eps;
+    p += h.grad_coef * g / denom;
+    p += h.avg_coef * exp_avg / denom;
+  }
+};
+
+// torch.optim.RAdam: a = exp_avg, b = exp_avg_sq. m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2)
+// g^2; with rectification (rho_t > 5, decided on the host with the term `rect`):
+// p -= m / bc1 * lr * (sqrt(bc2) / (sqrt(v) + eps)) * rect, else p -= m / bc1 * lr.
+enum RadamSlot { kRadamLr, kRadamBeta1, kRadamBeta2, kRadamEps, kRadamWeightDecay,
+                 kRadamDecoupled, kRadamBiasCorrection1, kRadamBiasCorrection2Sqrt, kRadamRect,
+                 kRadamRectified, kRadamMaximize, kRadamSlots };
+
+template <class T>
+struct RadamHyper : DecayHyper<T> {
+  T lr, beta2, one_minus_beta2, eps, bias_correction1, bias_correction2_sqrt, rect;
+  LerpWeight<T> to_grad;
+  bool rectified;
+};
+
+struct RadamStep {
+  static constexpr unsigned kUses = 3u;
+  template <class T>
+  using Hyper = RadamHyper<T>;
+
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    const double beta2 = hyper[kRadamBeta2];
+    return {make_decay_hyper<T>(hyper[kRadamLr], hyper[kRadamWeightDecay],
+                                hyper[kRadamDecoupled], hyper[kRadamMaximize]),
+            T(hyper[kRadamLr]), T(beta2), T(1.0 - beta2), T(hyper[kRadamEps]),
+            T(hyper[kRadamBiasCorrection1]), T(hyper[kRadamBiasCorrection2Sqrt]),
+            T(hyper[kRadamRect]), make_lerp_weight<T>(1.0 - hyper[kRadamBeta1]),
+            hyper[kRadamRectified] != 0.0};
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& exp_avg, T& exp_avg_sq, T&, const H& h) {
+    g = decayed_gradient(p, g, h);
+    exp_avg = lerp(exp_avg, g, h.to_grad);
+    exp_avg_sq = exp_avg_sq * h.beta2 + h.one_minus_beta2 * g * g;
+    const T corrected = exp_avg / h.bias_correction1;
+    if (h.rectified) {
+      const T root = math_sqrt(exp_avg_sq) + h.eps;
+      p += -(corrected * h.lr * (h.bias_correction2_sqrt / root) * h.rect);
+    } else {
+      p += -(corrected * h.lr);
+    }
+  }
+};
+
 // ---- dropout: a counter-based random stream, the same numbers on the CPU and the GPU ----
 // u(i) = SplitMix64's output for state seed + (offset + i + 1) * gamma, top 53 bits in [0, 1):
 // element i of a stream needs no state but (seed, offset), which a recorded step (gg.capture)

@@ -67,4 +67,27 @@
   X(adam_step, 0, GG_NO_CHECK,                                                                \
     (T* p, const T* g, T* m, T* v, const double* hyper, int64_t n),                           \
     "in-place torch.optim.Adam / AdamW step; hyper: lr, beta1, beta2, eps, weight_decay, "    \
-    "bias_correction1, bias_correction2, decoupled")
+    "bias_correction1, bias_correction2, decoupled")                                          \
+  X(rmsprop_step, 0, GG_NO_CHECK,                                                             \
+    (T* p, const T* g, T* square_avg, T* grad_avg, T* momentum_buffer, const double* hyper,   \
+     int64_t n),                                                                              \
+    "in-place torch.optim.RMSprop step (grad_avg null unless centered, momentum_buffer null " \
+    "unless momentum > 0); hyper: lr, alpha, eps, weight_decay, momentum, maximize")          \
+  X(adagrad_step, 0, GG_NO_CHECK, (T* p, const T* g, T* sum, const double* hyper, int64_t n), \
+    "in-place torch.optim.Adagrad step; hyper: clr (lr / (1 + (step - 1) lr_decay)), eps, "   \
+    "weight_decay, maximize")                                                                 \
+  X(adadelta_step, 0, GG_NO_CHECK,                                                            \
+    (T* p, const T* g, T* square_avg, T* acc_delta, const double* hyper, int64_t n),          \
+    "in-place torch.optim.Adadelta step; hyper: lr, rho, eps, weight_decay, maximize")        \
+  X(adamax_step, 0, GG_NO_CHECK,                                                              \
+    (T* p, const T* g, T* exp_avg, T* exp_inf, const double* hyper, int64_t n),               \
+    "in-place torch.optim.Adamax step; hyper: clr (lr / (1 - beta1^step)), beta1, beta2, "    \
+    "eps, weight_decay, maximize")                                                            \
+  X(nadam_step, 0, GG_NO_CHECK,                                                               \
+    (T* p, const T* g, T* exp_avg, T* exp_avg_sq, const double* hyper, int64_t n),            \
+    "in-place torch.optim.NAdam step; hyper: lr, beta1, beta2, eps, weight_decay, decoupled, " \
+    "bias_correction2, grad_coef, avg_coef (from the mu schedule), maximize")                 \
+  X(radam_step, 0, GG_NO_CHECK,                                                               \
+    (T* p, const T* g, T* exp_avg, T* exp_avg_sq, const double* hyper, int64_t n),            \
+    "in-place torch.optim.RAdam step; hyper: lr, beta1, beta2, eps, weight_decay, decoupled, " \
+    "bias_correction1, sqrt(bias_correction2), rect, rectified (rho_t > 5), maximize")

@@ -509,4 +509,39 @@ __global__ void __launch_bounds__(kThreads)
   if (i < n) adam_update(p[i], g[i], m[i], v[i], h);
 }
 
+// One pass of an optimizer Step (functors.h) over p, g and its state buffers a, b, c (null, or
+// any pointer, where Step::kUses says unused).
+template <class Step, int W, class S>
+__global__ void __launch_bounds__(kThreads)
+    optimizer_step_kernel(S* p, const S* g, S* a, S* b, S* c, const double* hyper, int64_t n) {
+  constexpr bool kUsesB = (Step::kUses & 2u) != 0, kUsesC = (Step::kUses & 4u) != 0;
+  const typename Step::template Hyper<S> h = Step::template make<S>(hyper);
+  using P = Pack<S, W>;
+  const int64_t packs = n / W;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t i = tid; i < packs; i += stride) {
+    P param = load_pack<S, W>(p, i * W);
+    const P grad = load_pack<S, W>(g, i * W);
+    P first = load_pack<S, W>(a, i * W);
+    P second{}, third{};
+    if constexpr (kUsesB) second = load_pack<S, W>(b, i * W);
+    if constexpr (kUsesC) third = load_pack<S, W>(c, i * W);
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      Step::update(param.v[j], grad.v[j], first.v[j], second.v[j], third.v[j], h);
+    }
+    store_pack<S, W>(p, i * W, param);
+    store_pack<S, W>(a, i * W, first);
+    if constexpr (kUsesB) store_pack<S, W>(b, i * W, second);
+    if constexpr (kUsesC) store_pack<S, W>(c, i * W, third);
+  }
+  const int64_t i = packs * W + tid;  // tail: fewer than W elements
+  if (i < n) {
+    S unused_b = S(0), unused_c = S(0);
+    Step::update(p[i], g[i], a[i], buffer_at<kUsesB>(b, i, unused_b),
+                 buffer_at<kUsesC>(c, i, unused_c), h);
+  }
+}
+
 }  // namespace gg::cuda

@@ -301,6 +301,33 @@ def _adam_step(launch, storage, width):
         _ADAM(storage, width, w=w)(_grid(-(-n // w)), (_THREADS,), (p, g, m, v, hyper, _n(n)))
 
 
+# The Steps of functors.h (RMSprop's in four forms: centered, momentum), all through one kernel.
+_STEP = "gg::cuda::optimizer_step_kernel<gg::{step}, {{w}}, {{s}}>"
+_RMSPROP = _Templates(_STEP.format(step="RmspropStep<{centered}, {momentum}>"),
+                      centered=("true", "false"), momentum=("true", "false"))
+
+
+def _optimizer_step(templates):
+    """The launcher of an optimizer Step: p, g, up to three state buffers (None: unused), hyper."""
+
+    def launch_step(launch, storage, width):
+        p, g, *buffers, hyper = launch.arrays
+        (n,) = launch.sizes
+        if not n:
+            return
+        picked = {}
+        if "centered" in templates.choices:  # RMSprop: the form its buffers ask for
+            picked = {"centered": str(buffers[1] is not None).lower(),
+                      "momentum": str(buffers[2] is not None).lower()}
+        # an unused buffer is never touched: any real pointer will do
+        a, b, c = (p if buf is None else buf for buf in (*buffers, None, None)[:3])
+        w = width if _aligned(p, g, a, b, c) else 1
+        templates(storage, width, w=w, **picked)(_grid(-(-n // w)), (_THREADS,),
+                                                 (p, g, a, b, c, hyper, _n(n)))
+
+    return launch_step, templates
+
+
 # The kernels with launchers of their own (csrc/cuda/*.cu) and the templates each picks from;
 # every other kernel is a map.
 _LAUNCHERS = {
@@ -313,6 +340,9 @@ _LAUNCHERS = {
     "dropout_scale": (_dropout_scale, _DROPOUT),
     "sgd_step": (_sgd_step, _SGD),
     "adam_step": (_adam_step, _ADAM),
+    "rmsprop_step": _optimizer_step(_RMSPROP),
+    **{f"{name.lower()}_step": _optimizer_step(_Templates(_STEP.format(step=f"{name}Step")))
+       for name in ("Adagrad", "Adadelta", "Adamax", "Nadam", "Radam")},
 }
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gpugrad import replay
-from gpugrad.backend import device_guard, xp_of
+from gpugrad.backend import device_guard, optim_updates, xp_of
 
 LEVELS = ("native", "cupy", "reference")
 _state = {"forced": os.environ.get("GPUGRAD_KERNELS") or None, "C": None, "C_loaded": False}
@@ -534,10 +534,7 @@ def sgd_step_reference(p, g, buf, hyper):
 def sgd_step(xp, p, g, buf, hyper):
     """torch.optim.SGD's update of one parameter, in one pass, in place (buf: the momentum
     buffer, None when momentum is 0)."""
-    if g.shape != p.shape or not _in_place_ok(p, buf):
-        return None
-    (g,) = _contiguous(xp, g.astype(p.dtype, copy=False))
-    return Launch((p, g, buf, _hyper_on(xp, hyper)), (p.size,))
+    return _step_launch(xp, p, g, (buf,), hyper)
 
 
 def adam_step_reference(p, g, m, v, hyper, max_v=None):
@@ -566,10 +563,73 @@ def adam_step_reference(p, g, m, v, hyper, max_v=None):
 @kernel(adam_step_reference)
 def adam_step(xp, p, g, m, v, hyper, max_v=None):
     """torch.optim.Adam / AdamW update of one parameter, in one pass, in place."""
-    if max_v is not None or g.shape != p.shape or not _in_place_ok(p, m, v):
+    return None if max_v is not None else _step_launch(xp, p, g, (m, v), hyper)
+
+
+# The table-driven optimizers' steps (the Steps of functors.h), each a kernel over the parameter,
+# its gradient and its state buffers, with the array update of optim_updates.py as reference.
+# Their slots (RmspropSlot ... in functors.h): hyper_array(SLOTS, **values) builds one.
+RMSPROP_SLOTS = ("lr", "alpha", "eps", "weight_decay", "momentum", "maximize")
+ADAGRAD_SLOTS = ("clr", "eps", "weight_decay", "maximize")
+ADADELTA_SLOTS = ("lr", "rho", "eps", "weight_decay", "maximize")
+ADAMAX_SLOTS = ("clr", "beta1", "beta2", "eps", "weight_decay", "maximize")
+NADAM_SLOTS = ("lr", "beta1", "beta2", "eps", "weight_decay", "decoupled", "bias_correction2",
+               "grad_coef", "avg_coef", "maximize")
+RADAM_SLOTS = ("lr", "beta1", "beta2", "eps", "weight_decay", "decoupled", "bias_correction1",
+               "bias_correction2_sqrt", "rect", "rectified", "maximize")
+
+
+def hyper_array(slots: tuple, **values) -> np.ndarray:
+    """The values named by `slots`, in their order, as the float64 array a kernel reads."""
+    if values.keys() != set(slots):
+        raise TypeError(f"hyper_array: expected the values {slots}, got {tuple(values)}")
+    return np.array([values[name] for name in slots], np.float64)
+
+
+def _step_launch(xp, p, g, buffers, hyper):
+    """The Launch of an optimizer step over p, g and its state buffers (None: unused), or None
+    when an array is strided or shaped or typed unlike p."""
+    if g.shape != p.shape or not _in_place_ok(p, *buffers):
         return None
     (g,) = _contiguous(xp, g.astype(p.dtype, copy=False))
-    return Launch((p, g, m, v, _hyper_on(xp, hyper)), (p.size,))
+    return Launch((p, g, *buffers, _hyper_on(xp, hyper)), (p.size,))
+
+
+@kernel(optim_updates.rmsprop_reference)
+def rmsprop_step(xp, p, g, square_avg, grad_avg, momentum_buffer, hyper):
+    """torch.optim.RMSprop's update of one parameter, in place (grad_avg: None unless centered;
+    momentum_buffer: None unless momentum > 0); hyper: RMSPROP_SLOTS."""
+    return _step_launch(xp, p, g, (square_avg, grad_avg, momentum_buffer), hyper)
+
+
+@kernel(optim_updates.adagrad_reference)
+def adagrad_step(xp, p, g, state_sum, hyper):
+    """torch.optim.Adagrad's update of one parameter, in place; hyper: ADAGRAD_SLOTS."""
+    return _step_launch(xp, p, g, (state_sum,), hyper)
+
+
+@kernel(optim_updates.adadelta_reference)
+def adadelta_step(xp, p, g, square_avg, acc_delta, hyper):
+    """torch.optim.Adadelta's update of one parameter, in place; hyper: ADADELTA_SLOTS."""
+    return _step_launch(xp, p, g, (square_avg, acc_delta), hyper)
+
+
+@kernel(optim_updates.adamax_reference)
+def adamax_step(xp, p, g, exp_avg, exp_inf, hyper):
+    """torch.optim.Adamax's update of one parameter, in place; hyper: ADAMAX_SLOTS."""
+    return _step_launch(xp, p, g, (exp_avg, exp_inf), hyper)
+
+
+@kernel(optim_updates.nadam_reference)
+def nadam_step(xp, p, g, exp_avg, exp_avg_sq, hyper):
+    """torch.optim.NAdam's update of one parameter, in place; hyper: NADAM_SLOTS."""
+    return _step_launch(xp, p, g, (exp_avg, exp_avg_sq), hyper)
+
+
+@kernel(optim_updates.radam_reference)
+def radam_step(xp, p, g, exp_avg, exp_avg_sq, hyper):
+    """torch.optim.RAdam's update of one parameter, in place; hyper: RADAM_SLOTS."""
+    return _step_launch(xp, p, g, (exp_avg, exp_avg_sq), hyper)
 
 
 def _hyper_on(xp, hyper):

@@ -16,8 +16,23 @@ from gpugrad.bench.harness import Settings, measure
 FULL_ELEMENTS = 1 << 22  # 16 MiB per float32 array
 QUICK_ELEMENTS = 1 << 12
 COLUMNS = 1024  # the row kernels' matrices: (elements / COLUMNS, COLUMNS); softmax-CE's too
-# arrays (positions in the kernel's parameters) read and written: p, buf; p, m, v
-IN_PLACE = {"sgd_step": (0, 2), "adam_step": (0, 2, 3)}  # dropout_scale's out: written only
+# arrays (positions in the kernel's parameters) read and written: p, buf; p, m, v; p and the
+# state buffers of the other optimizers (null ones count nothing)
+IN_PLACE = {"sgd_step": (0, 2), "adam_step": (0, 2, 3), "rmsprop_step": (0, 2, 3, 4),
+            "adagrad_step": (0, 2),
+            **dict.fromkeys(("adadelta_step", "adamax_step", "nadam_step", "radam_step"), (0, 2, 3))}
+# the other optimizers' steps at their defaults (RMSprop: not centered, no momentum)
+_STEP_HYPER = {
+    "rmsprop_step": {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0},
+    "adagrad_step": {"clr": 0.01, "eps": 1e-10},
+    "adadelta_step": {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+    "adamax_step": {"clr": 0.02, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "nadam_step": {"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "decoupled": 0.0,
+                   "bias_correction2": 0.001, "grad_coef": -1e-3, "avg_coef": -0.01},
+    "radam_step": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "decoupled": 0.0,
+                   "bias_correction1": 0.5, "bias_correction2_sqrt": 0.1, "rect": 0.3,
+                   "rectified": 1.0},
+}
 
 
 def _arguments(name: str, n: int) -> tuple:
@@ -60,9 +75,23 @@ def _arguments(name: str, n: int) -> tuple:
         ),
         "dropout_scale": lambda: (np.empty(n, np.float32), np.array([7.0, 0.0, 0.1])),
     }
+    if name in _STEP_HYPER:
+        return step_arguments(name, normal)
     if name not in makers:
         raise KeyError(name)
     return makers[name]()
+
+
+def step_arguments(name: str, normal: Callable) -> tuple:
+    """p, g, state buffers (second moments positive; None: unused) and the hyperparameters of
+    optimizer step `name` (a key of _STEP_HYPER), its arrays made by normal() (NumPy or CuPy)."""
+    from gpugrad.backend import kernels
+
+    state = {"rmsprop_step": (abs(normal()), None, None), "adagrad_step": (abs(normal()),),
+             "adadelta_step": (abs(normal()), abs(normal()))}.get(name, (normal(), abs(normal())))
+    slots = getattr(kernels, name.replace("_step", "_SLOTS").upper())
+    hyper = kernels.hyper_array(slots, weight_decay=0.0, maximize=0.0, **_STEP_HYPER[name])
+    return (normal(), normal(), *state, hyper)
 
 
 def _targets(rng, rows: int) -> np.ndarray:

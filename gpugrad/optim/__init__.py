@@ -1,7 +1,7 @@
 """gg.optim: optimizers with torch.optim's names, options, update rules and state_dict layout.
-SGD and Adam/AdamW run fused kernels of gpugrad.backend.kernels on the raw arrays; the others
-run one in-place array function per parameter (rmsprop_update, ...) in torch's order of
-operations. gg.optim.lr_scheduler holds the learning-rate schedules."""
+Each runs one fused kernel of gpugrad.backend.kernels per parameter, in place on the raw arrays
+(sgd_step, adam_step, rmsprop_step, ...; their array references follow torch's order of
+operations). gg.optim.lr_scheduler holds the learning-rate schedules."""
 
 from gpugrad.optim import lr_scheduler
 from gpugrad.optim.adadelta import Adadelta

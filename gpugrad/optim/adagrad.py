@@ -1,31 +1,27 @@
-"""Adagrad: torch.optim.Adagrad's update (lr_decay, initial_accumulator_value, weight decay)."""
+"""Adagrad: torch.optim.Adagrad's update (lr_decay, initial_accumulator_value, weight decay), one
+fused kernel call per parameter (kernels.adagrad_step)."""
 
 from __future__ import annotations
 
 from gpugrad import backend
-from gpugrad.optim._inplace import addcdiv_, addcmul_, with_weight_decay
+from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _check_common
 from gpugrad.tensor import Tensor
 
 
-def adagrad_update(
-    param, grad, state_sum, *, step: int, lr, lr_decay, eps, weight_decay, maximize, xp
-) -> None:
-    """One Adagrad step of one parameter (step already counts this one), in place."""
-    grad = -grad if maximize else grad
-    grad = with_weight_decay(grad, param, weight_decay)
-    clr = lr / (1 + (step - 1) * lr_decay)
-    addcmul_(state_sum, grad, grad, 1)
-    std = xp.sqrt(state_sum)
-    std += eps
-    addcdiv_(param, grad, std, -clr)
+def adagrad_hyper(state, *, lr, lr_decay, eps, weight_decay, maximize) -> dict:
+    """This step's kernels.ADAGRAD_SLOTS: the decayed rate clr = lr / (1 + (t - 1) lr_decay)."""
+    clr = lr / (1 + (state["step"] - 1) * lr_decay)
+    return {"clr": clr, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
 
 
 class Adagrad(Optimizer):
     """s += g²; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps); s starts at
     initial_accumulator_value (its state exists from construction, as torch's)."""
 
-    update = staticmethod(adagrad_update)
+    kernel = kernels.adagrad_step
+    kernel_slots = kernels.ADAGRAD_SLOTS
+    hyper = staticmethod(adagrad_hyper)
     state_buffers = ("sum",)
     update_options = ("lr", "lr_decay", "eps", "weight_decay", "maximize")
 

@@ -1,30 +1,25 @@
-"""Adamax: torch.optim.Adamax's update (Adam with an infinity-norm second moment)."""
+"""Adamax: torch.optim.Adamax's update (Adam with an infinity-norm second moment), one fused
+kernel call per parameter (kernels.adamax_step)."""
 
 from __future__ import annotations
 
-from gpugrad.optim._inplace import addcdiv_, lerp_, with_weight_decay
+from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
-def adamax_update(
-    param, grad, exp_avg, exp_inf, *, step: int, lr, beta1, beta2, eps, weight_decay, maximize, xp
-) -> None:
-    """One Adamax step of one parameter (step counts this one), in place."""
-    grad = -grad if maximize else grad
-    grad = with_weight_decay(grad, param, weight_decay)
-    lerp_(exp_avg, grad, 1 - beta1)
-    exp_inf *= beta2
-    norm = xp.abs(grad)
-    norm += eps
-    xp.maximum(exp_inf, norm, out=exp_inf)
-    clr = lr / (1 - beta1**step)
-    addcdiv_(param, exp_avg, exp_inf, -clr)
+def adamax_hyper(state, *, lr, beta1, beta2, eps, weight_decay, maximize) -> dict:
+    """This step's kernels.ADAMAX_SLOTS: the bias-corrected rate clr = lr / (1 - b1**t)."""
+    clr = lr / (1 - beta1 ** state["step"])
+    return {"clr": clr, "beta1": beta1, "beta2": beta2, "eps": eps,
+            "weight_decay": weight_decay, "maximize": maximize}
 
 
 class Adamax(Optimizer):
     """m = lerp(m, g, 1 - b1); u = max(b2 u, |g| + eps); p -= lr / (1 - b1**t) * m / u."""
 
-    update = staticmethod(adamax_update)
+    kernel = kernels.adamax_step
+    kernel_slots = kernels.ADAMAX_SLOTS
+    hyper = staticmethod(adamax_hyper)
     state_buffers = ("exp_avg", "exp_inf")
     update_options = ("lr", "betas", "eps", "weight_decay", "maximize")
 

@@ -1,56 +1,37 @@
-"""NAdam: torch.optim.NAdam's update (Nesterov momentum in Adam, momentum decay schedule)."""
+"""NAdam: torch.optim.NAdam's update (Nesterov momentum in Adam, momentum decay schedule), one
+fused kernel call per parameter (kernels.nadam_step)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from gpugrad.optim._inplace import addcdiv_, addcmul_, lerp_, weight_decay_
+from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _check_common
 
 
-def nadam_update(
-    param,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    *,
-    step: int,
-    mu_product: float,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    momentum_decay,
-    decoupled_weight_decay,
-    maximize,
-    xp,
-) -> dict:
-    """One NAdam step of one parameter (step counts this one), in place; returns the new
-    product of the momentum coefficients, {"mu_product": ...}."""
-    grad = -grad if maximize else grad
-    bias_correction2 = 1 - beta2**step
-    grad = weight_decay_(param, grad, lr, weight_decay, decoupled_weight_decay)
+def nadam_hyper(state, *, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                decoupled_weight_decay, maximize) -> dict:
+    """This step's kernels.NADAM_SLOTS: the mu schedule's coefficients of g and of the momentum;
+    advances state["mu_product"], the running product of the mu's."""
+    step = state["step"]
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
     # torch keeps this product in a float32 scalar tensor (its default dtype): so does this
-    mu_product = float(np.float32(mu_product) * np.float32(mu))
-    lerp_(exp_avg, grad, 1 - beta1)
-    exp_avg_sq *= beta2
-    addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
-    denom = xp.sqrt(exp_avg_sq / bias_correction2)
+    mu_product = state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
     mu_product_next = mu_product * mu_next
-    denom += eps
-    addcdiv_(param, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
-    addcdiv_(param, exp_avg, denom, (-lr * mu_next) / (1.0 - mu_product_next))
-    return {"mu_product": mu_product}
+    return {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay,
+            "decoupled": decoupled_weight_decay, "bias_correction2": 1 - beta2**step,
+            "grad_coef": -lr * (1.0 - mu) / (1.0 - mu_product),
+            "avg_coef": (-lr * mu_next) / (1.0 - mu_product_next), "maximize": maximize}
 
 
 class NAdam(Optimizer):
     """Adam whose step mixes the current gradient and the momentum with the coefficients
     mu_t = b1 (1 - 0.5 * 0.96**(t momentum_decay)) (Dozat); decoupled_weight_decay as AdamW."""
 
-    update = staticmethod(nadam_update)
+    kernel = kernels.nadam_step
+    kernel_slots = kernels.NADAM_SLOTS
+    hyper = staticmethod(nadam_hyper)
     state_buffers = ("exp_avg", "exp_avg_sq")
     scalar_state = {"mu_product": 1.0}
     update_options = (

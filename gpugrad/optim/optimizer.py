@@ -11,6 +11,7 @@ from typing import Any
 
 from gpugrad import backend, replay
 from gpugrad.autograd.mode import enable_grad, no_grad
+from gpugrad.backend import kernels
 from gpugrad.tensor import Tensor
 
 
@@ -25,13 +26,20 @@ required = _Required()
 class Optimizer:
     """Holds param_groups (each a dict with 'params' and the options) and `state[param]`.
     Subclasses implement step(), or declare their per-parameter update for the generic one:
-    `update(param, grad, *buffers, step=, xp=, **scalars, **options)` changes the arrays in
-    place (one function a fused kernel can replace) and returns the changed scalars, if any;
-    `state_buffers` names the zero arrays it keeps per parameter, `scalar_state` the Python
-    numbers (with their starting values), `update_options` the group options it reads at every
-    step (so a scheduler's new lr applies at once; betas are passed as beta1, beta2)."""
+    `kernel`, a fused step of gpugrad.backend.kernels called as kernel(param, grad, *buffers,
+    hyper) (in place; it falls back to its array reference where it has no native form), its
+    `kernel_slots` (kernels.RMSPROP_SLOTS, ...) and `hyper(state, **options)`, the host side of
+    a step: the values of those slots by name, step-dependent scalars included (state["step"]
+    already counts this step; it may update the scalar state). `state_buffers` names the zero arrays it keeps per parameter, in the
+    kernel's order (`kernel_buffers` may pass None for one its options switch off),
+    `scalar_state` the Python numbers (with their starting values), `update_options` the group
+    options `hyper` reads at every step (so a scheduler's new lr applies at once; betas are
+    passed as beta1, beta2). The kernel reads `hyper` from memory, so its step can be captured
+    in a CUDA graph: such an optimizer sets `capturable = True`."""
 
-    update = None
+    kernel = None
+    kernel_slots: tuple = ()
+    hyper = None
     state_buffers: tuple = ()
     scalar_state: dict = {}
     update_options: tuple = ()
@@ -127,10 +135,27 @@ class Optimizer:
             state[name] = _state_buffer(param)
 
     def _update(self, group: dict, param: Tensor, grad, state: dict, xp) -> None:
-        if self.update is None:
-            raise NotImplementedError(f"{type(self).__name__} defines neither step() nor update")
+        if self.kernel is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither step() nor kernel")
         if not state:
             self._init_state(state, param, group)
+        array = param.array
+        next_hyper = functools.partial(self._next_hyper, group, state)
+        if array.dtype.kind == "f" and array.dtype.itemsize >= 4 and array.flags.c_contiguous:
+            # read when the kernel is about to run: now, or before each launch of a CUDA graph
+            # that captured this step (which advances the step count then)
+            hyper = replay.host_values(next_hyper, len(self.kernel_slots))
+        else:  # the kernel's array reference runs, reading the hyperparameters as numbers
+            if replay.state.gpu is not None:
+                raise replay.CaptureError(
+                    f"capture: {type(self).__name__} has no fused kernel for a {array.dtype} "
+                    "or strided parameter, and its array update reads the hyperparameters as "
+                    "Python numbers, which a CUDA graph would freeze; capture it on the CPU")
+            hyper = next_hyper()
+        self.kernel(array, grad, *self.kernel_buffers(group, state), hyper)
+
+    def _next_hyper(self, group: dict, state: dict):
+        """One more step: the count advances and the kernel's hyperparameters for it."""
         state["step"] += 1
         options = {}
         for name in self.update_options:
@@ -138,13 +163,11 @@ class Optimizer:
                 options["beta1"], options["beta2"] = group["betas"]
             else:
                 options[name] = group[name]
-        buffers = [None if state.get(n) is None else state[n].array for n in self.state_buffers]
-        scalars = {name: state[name] for name in self.scalar_state}
-        changed = self.update(
-            param.array, grad, *buffers, step=state["step"], xp=xp, **scalars, **options
-        )
-        if changed:
-            state.update(changed)
+        return kernels.hyper_array(self.kernel_slots, **self.hyper(state, **options))
+
+    def kernel_buffers(self, group: dict, state: dict) -> list:
+        """The state arrays the kernel takes after param and grad (None where there is none)."""
+        return [None if state.get(n) is None else state[n].array for n in self.state_buffers]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

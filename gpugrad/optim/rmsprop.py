@@ -1,46 +1,16 @@
-"""RMSprop: torch.optim.RMSprop's update (centered, momentum, weight decay, maximize)."""
+"""RMSprop: torch.optim.RMSprop's update (centered, momentum, weight decay, maximize), one fused
+kernel call per parameter (kernels.rmsprop_step)."""
 
 from __future__ import annotations
 
-from gpugrad.optim._inplace import addcdiv_, addcmul_, lerp_, with_weight_decay
+from gpugrad.backend import kernels
 from gpugrad.optim.optimizer import Optimizer, _check_common, _state_buffer
 
 
-def rmsprop_update(
-    param,
-    grad,
-    square_avg,
-    grad_avg,
-    momentum_buffer,
-    *,
-    step,
-    lr,
-    alpha,
-    eps,
-    weight_decay,
-    momentum,
-    centered,
-    maximize,
-    xp,
-) -> None:
-    """One RMSprop step of one parameter, in place on the arrays (grad_avg: centered only;
-    momentum_buffer: momentum > 0 only; step is not used: RMSprop has no bias correction)."""
-    grad = -grad if maximize else grad
-    grad = with_weight_decay(grad, param, weight_decay)
-    square_avg *= alpha
-    addcmul_(square_avg, grad, grad, 1 - alpha)
-    if centered:
-        lerp_(grad_avg, grad, 1 - alpha)
-        avg = xp.sqrt(square_avg + -1 * grad_avg * grad_avg)
-    else:
-        avg = xp.sqrt(square_avg)
-    avg += eps
-    if momentum > 0:
-        momentum_buffer *= momentum
-        addcdiv_(momentum_buffer, grad, avg)
-        param += -lr * momentum_buffer
-    else:
-        addcdiv_(param, grad, avg, -lr)
+def rmsprop_hyper(state, *, lr, alpha, eps, weight_decay, momentum, maximize) -> dict:
+    """This step's kernels.RMSPROP_SLOTS (RMSprop has no step-dependent scalar)."""
+    return {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+            "momentum": momentum, "maximize": maximize}
 
 
 class RMSprop(Optimizer):
@@ -48,9 +18,11 @@ class RMSprop(Optimizer):
     v - g_avg² in the root; with momentum b = momentum b + g / (sqrt(v) + eps), p -= lr b,
     else p -= lr g / (sqrt(v) + eps)."""
 
-    update = staticmethod(rmsprop_update)
+    kernel = kernels.rmsprop_step
+    kernel_slots = kernels.RMSPROP_SLOTS
+    hyper = staticmethod(rmsprop_hyper)
     state_buffers = ("square_avg", "grad_avg", "momentum_buffer")
-    update_options = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
+    update_options = ("lr", "alpha", "eps", "weight_decay", "momentum", "maximize")
 
     def __init__(
         self,
@@ -96,3 +68,10 @@ class RMSprop(Optimizer):
             state["momentum_buffer"] = _state_buffer(param)
         if group["centered"]:
             state["grad_avg"] = _state_buffer(param)
+
+    def kernel_buffers(self, group, state) -> list:
+        """grad_avg only when centered, momentum_buffer only with momentum (now: the options
+        may have changed since the state was made)."""
+        square_avg, grad_avg, momentum_buffer = super().kernel_buffers(group, state)
+        return [square_avg, grad_avg if group["centered"] else None,
+                momentum_buffer if group["momentum"] > 0 else None]
