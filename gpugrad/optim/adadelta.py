@@ -16,6 +16,7 @@ class Adadelta(Optimizer):
     """v = rho v + (1 - rho) g²; d = sqrt(u + eps) / sqrt(v + eps) * g;
     u = rho u + (1 - rho) d²; p -= lr d."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.adadelta_step
     kernel_slots = kernels.ADADELTA_SLOTS
     hyper = staticmethod(adadelta_hyper)

@@ -19,6 +19,7 @@ class Adagrad(Optimizer):
     """s += g²; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps); s starts at
     initial_accumulator_value (its state exists from construction, as torch's)."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.adagrad_step
     kernel_slots = kernels.ADAGRAD_SLOTS
     hyper = staticmethod(adagrad_hyper)

@@ -17,6 +17,7 @@ def adamax_hyper(state, *, lr, beta1, beta2, eps, weight_decay, maximize) -> dic
 class Adamax(Optimizer):
     """m = lerp(m, g, 1 - b1); u = max(b2 u, |g| + eps); p -= lr / (1 - b1**t) * m / u."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.adamax_step
     kernel_slots = kernels.ADAMAX_SLOTS
     hyper = staticmethod(adamax_hyper)

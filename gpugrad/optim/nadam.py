@@ -29,6 +29,7 @@ class NAdam(Optimizer):
     """Adam whose step mixes the current gradient and the momentum with the coefficients
     mu_t = b1 (1 - 0.5 * 0.96**(t momentum_decay)) (Dozat); decoupled_weight_decay as AdamW."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.nadam_step
     kernel_slots = kernels.NADAM_SLOTS
     hyper = staticmethod(nadam_hyper)

@@ -328,7 +328,8 @@ def _recorded_step(step):
             raise replay.CaptureError(
                 f"capture: {type(self).__name__}'s update reads its hyperparameters as Python "
                 "numbers, which a CUDA graph would freeze; capture this step on the CPU, or use "
-                "SGD, Adam or AdamW (their fused kernels read them from device memory)")
+                "one of gg.optim's optimizers (their fused kernels read them from device "
+                "memory)")
         if closure is None:
             return replay.op(step, self)
         return step(self, closure)

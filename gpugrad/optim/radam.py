@@ -31,6 +31,7 @@ class RAdam(Optimizer):
     """Adam whose adaptive term is switched on (and rectified) only once the length of the
     approximated SMA, rho_t, exceeds 5; before that, an un-adapted momentum step."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.radam_step
     kernel_slots = kernels.RADAM_SLOTS
     hyper = staticmethod(radam_hyper)

@@ -18,6 +18,7 @@ class RMSprop(Optimizer):
     v - g_avg² in the root; with momentum b = momentum b + g / (sqrt(v) + eps), p -= lr b,
     else p -= lr g / (sqrt(v) + eps)."""
 
+    capturable = True  # a CUDA graph can capture its step (replay.host_values)
     kernel = kernels.rmsprop_step
     kernel_slots = kernels.RMSPROP_SLOTS
     hyper = staticmethod(rmsprop_hyper)
