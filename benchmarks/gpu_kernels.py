@@ -129,7 +129,25 @@ def kernel_cases(cp, kernels, n: int):
         ("adam_step", 7 * word,
          lambda: kernels.adam_step(p, g, m, v,
                                    kernels.adam_hyper(1e-6, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001, False))),
+        *optimizer_step_cases(cp, kernels, n),
     ]
+
+
+def optimizer_step_cases(cp, kernels, n: int):
+    """The other optimizers' steps at their defaults (the CPU benchmark's arguments, made on the
+    GPU): p and each state buffer read and written, g read."""
+    from gpugrad.bench import cases_kernels
+
+    cases = []
+    for name in ("rmsprop_step", "adagrad_step", "adadelta_step", "adamax_step", "nadam_step",
+                 "radam_step"):
+        *arrays, hyper = cases_kernels.step_arguments(
+            name, lambda: cp.random.standard_normal(n, dtype=cp.float32))
+        words = 2 * sum(a is not None for a in arrays) - 1
+        cases.append((name, words * 4 * n,
+                      lambda name=name, arrays=arrays, hyper=hyper:
+                      getattr(kernels, name)(*arrays, hyper)))
+    return cases
 
 
 def main(argv=None) -> int:
