@@ -295,6 +295,28 @@ GG_HD inline T& buffer_at(T* base, int64_t i, T& unused) {
   }
 }
 
+// What a Step declares besides make and update: its Hyper template and which buffers it uses.
+template <template <class> class HyperOf, unsigned kBuffers>
+struct StepOf {
+  static constexpr unsigned kUses = kBuffers;
+  template <class T>
+  using Hyper = HyperOf<T>;
+};
+
+// torch.optim.Adam / AdamW (adam_update above): a = m, b = v. The CPU runs adam_update in a
+// loop of its own (decoupled a compile-time switch too); CUDA runs it as a Step.
+struct AdamStep : StepOf<AdamHyper, 3u> {
+  template <class T>
+  GG_HD static Hyper<T> make(const double* hyper) {
+    return make_adam_hyper<T>(hyper);
+  }
+
+  template <class T, class H>
+  GG_HD static void update(T& p, T g, T& m, T& v, T&, const H& h) {
+    adam_update(p, g, m, v, h);
+  }
+};
+
 // torch.optim.RMSprop: a = square_avg, b = grad_avg (centered), c = momentum_buffer (momentum).
 // v = alpha v + (1 - alpha) g^2; centered: g_avg = lerp(g_avg, g, 1 - alpha), avg = sqrt(v -
 // g_avg^2) + eps, else sqrt(v) + eps; momentum: buf = momentum buf + g / avg, p -= lr buf; else
@@ -309,13 +331,9 @@ struct RmspropHyper : DecayHyper<T> {
 };
 
 template <bool kCentered, bool kMomentum>
-struct RmspropStep {
-  static constexpr unsigned kUses = 1u | (kCentered ? 2u : 0u) | (kMomentum ? 4u : 0u);
+struct RmspropStep : StepOf<RmspropHyper, 1u | (kCentered ? 2u : 0u) | (kMomentum ? 4u : 0u)> {
   template <class T>
-  using Hyper = RmspropHyper<T>;
-
-  template <class T>
-  GG_HD static Hyper<T> make(const double* hyper) {
+  GG_HD static RmspropHyper<T> make(const double* hyper) {  // a dependent base hides Hyper
     const double alpha = hyper[kRmspropAlpha];
     return {make_decay_hyper<T>(0.0, hyper[kRmspropWeightDecay], 0.0, hyper[kRmspropMaximize]),
             T(-hyper[kRmspropLr]), T(alpha), T(1.0 - alpha), T(hyper[kRmspropEps]),
@@ -353,11 +371,7 @@ struct AdagradHyper : DecayHyper<T> {
   T neg_clr, eps;
 };
 
-struct AdagradStep {
-  static constexpr unsigned kUses = 1u;
-  template <class T>
-  using Hyper = AdagradHyper<T>;
-
+struct AdagradStep : StepOf<AdagradHyper, 1u> {
   template <class T>
   GG_HD static Hyper<T> make(const double* hyper) {
     return {make_decay_hyper<T>(0.0, hyper[kAdagradWeightDecay], 0.0, hyper[kAdagradMaximize]),
@@ -383,11 +397,7 @@ struct AdadeltaHyper : DecayHyper<T> {
   T neg_lr, rho, one_minus_rho, eps;
 };
 
-struct AdadeltaStep {
-  static constexpr unsigned kUses = 3u;
-  template <class T>
-  using Hyper = AdadeltaHyper<T>;
-
+struct AdadeltaStep : StepOf<AdadeltaHyper, 3u> {
   template <class T>
   GG_HD static Hyper<T> make(const double* hyper) {
     const double rho = hyper[kAdadeltaRho];
@@ -417,11 +427,7 @@ struct AdamaxHyper : DecayHyper<T> {
   LerpWeight<T> to_grad;
 };
 
-struct AdamaxStep {
-  static constexpr unsigned kUses = 3u;
-  template <class T>
-  using Hyper = AdamaxHyper<T>;
-
+struct AdamaxStep : StepOf<AdamaxHyper, 3u> {
   template <class T>
   GG_HD static Hyper<T> make(const double* hyper) {
     return {make_decay_hyper<T>(0.0, hyper[kAdamaxWeightDecay], 0.0, hyper[kAdamaxMaximize]),
@@ -451,11 +457,7 @@ struct NadamHyper : DecayHyper<T> {
   LerpWeight<T> to_grad;
 };
 
-struct NadamStep {
-  static constexpr unsigned kUses = 3u;
-  template <class T>
-  using Hyper = NadamHyper<T>;
-
+struct NadamStep : StepOf<NadamHyper, 3u> {
   template <class T>
   GG_HD static Hyper<T> make(const double* hyper) {
     const double beta2 = hyper[kNadamBeta2];
@@ -491,11 +493,7 @@ struct RadamHyper : DecayHyper<T> {
   bool rectified;
 };
 
-struct RadamStep {
-  static constexpr unsigned kUses = 3u;
-  template <class T>
-  using Hyper = RadamHyper<T>;
-
+struct RadamStep : StepOf<RadamHyper, 3u> {
   template <class T>
   GG_HD static Hyper<T> make(const double* hyper) {
     const double beta2 = hyper[kRadamBeta2];

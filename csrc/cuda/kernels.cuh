@@ -484,33 +484,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int W, class S>
-__global__ void __launch_bounds__(kThreads)
-    adam_kernel(S* p, const S* g, S* m, S* v, const double* hyper, int64_t n) {
-  const AdamHyper<S> h = make_adam_hyper<S>(hyper);
-  using P = Pack<S, W>;
-  const int64_t packs = n / W;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (int64_t i = tid; i < packs; i += stride) {
-    P param = load_pack<S, W>(p, i * W);
-    const P grad = load_pack<S, W>(g, i * W);
-    P first_moment = load_pack<S, W>(m, i * W);
-    P second_moment = load_pack<S, W>(v, i * W);
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      adam_update(param.v[j], grad.v[j], first_moment.v[j], second_moment.v[j], h);
-    }
-    store_pack<S, W>(p, i * W, param);
-    store_pack<S, W>(m, i * W, first_moment);
-    store_pack<S, W>(v, i * W, second_moment);
-  }
-  const int64_t i = packs * W + tid;
-  if (i < n) adam_update(p[i], g[i], m[i], v[i], h);
-}
-
-// One pass of an optimizer Step (functors.h) over p, g and its state buffers a, b, c (null, or
-// any pointer, where Step::kUses says unused).
+// One pass of an optimizer Step (functors.h: Adam's and the table-driven optimizers') over p, g
+// and its state buffers a, b, c (null, or any pointer, where Step::kUses says unused).
 template <class Step, int W, class S>
 __global__ void __launch_bounds__(kThreads)
     optimizer_step_kernel(S* p, const S* g, S* a, S* b, S* c, const double* hyper, int64_t n) {

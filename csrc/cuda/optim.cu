@@ -1,10 +1,27 @@
-// Launchers of the fused optimizer steps (cuda/kernels.cuh: SGD, Adam and the Steps of
-// functors.h): one in-place pass over each parameter and its state, 16-byte packs when every
+// Launchers of the fused optimizer steps (cuda/kernels.cuh: SGD's kernel, and one kernel for the
+// Steps of functors.h, Adam's and the others'): one in-place pass over each parameter and its state, 16-byte packs when every
 // pointer allows it. The kernels read the hyperparameters from `hyper` (device memory), so a
 // captured step replays with new ones.
 #include "cuda/common.cuh"
 
 namespace gg::cuda {
+
+// One pass of an optimizer Step (functors.h) over p, g and the state buffers a, b, c (null
+// where the Step does not use them).
+template <class Step, class T>
+Status launch_step(T* p, const T* g, T* a, T* b, T* c, const double* hyper, int64_t n,
+                   void* stream) {
+  if (n == 0) return nullptr;
+  constexpr int W = kVecWidth<T>;
+  if (aligned16(p, g, a, b, c)) {
+    optimizer_step_kernel<Step, W>
+        <<<grid_for(ceil_div(n, W)), kThreads, 0, as_stream(stream)>>>(p, g, a, b, c, hyper, n);
+  } else {
+    optimizer_step_kernel<Step, 1>
+        <<<grid_for(n), kThreads, 0, as_stream(stream)>>>(p, g, a, b, c, hyper, n);
+  }
+  return launch_status();
+}
 
 template <class T>
 Status sgd_step(T* p, const T* g, T* buf, const double* hyper, int64_t n, void* stream) {
@@ -30,31 +47,7 @@ Status sgd_step(T* p, const T* g, T* buf, const double* hyper, int64_t n, void* 
 
 template <class T>
 Status adam_step(T* p, const T* g, T* m, T* v, const double* hyper, int64_t n, void* stream) {
-  if (n == 0) return nullptr;
-  constexpr int W = kVecWidth<T>;
-  if (aligned16(p, g, m, v)) {
-    adam_kernel<W><<<grid_for(ceil_div(n, W)), kThreads, 0, as_stream(stream)>>>(p, g, m, v, hyper, n);
-  } else {
-    adam_kernel<1><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(p, g, m, v, hyper, n);
-  }
-  return launch_status();
-}
-
-// One pass of an optimizer Step (functors.h) over p, g and the state buffers a, b, c (null
-// where the Step does not use them).
-template <class Step, class T>
-Status launch_step(T* p, const T* g, T* a, T* b, T* c, const double* hyper, int64_t n,
-                   void* stream) {
-  if (n == 0) return nullptr;
-  constexpr int W = kVecWidth<T>;
-  if (aligned16(p, g, a, b, c)) {
-    optimizer_step_kernel<Step, W>
-        <<<grid_for(ceil_div(n, W)), kThreads, 0, as_stream(stream)>>>(p, g, a, b, c, hyper, n);
-  } else {
-    optimizer_step_kernel<Step, 1>
-        <<<grid_for(n), kThreads, 0, as_stream(stream)>>>(p, g, a, b, c, hyper, n);
-  }
-  return launch_status();
+  return launch_step<AdamStep, T>(p, g, m, v, nullptr, hyper, n, stream);
 }
 
 template <class T>

@@ -205,7 +205,11 @@ _XENT_FWD = _Templates("gg::cuda::softmax_xent_fwd_kernel<{warp}, {s}>", warp=("
 _XENT_BWD = _Templates("gg::cuda::softmax_xent_bwd_kernel<{w}, {s}>")
 _DROPOUT = _Templates("gg::cuda::dropout_scale_kernel<{s}>")
 _SGD = _Templates("gg::cuda::sgd_kernel<{momentum}, {w}, {s}>", momentum=("true", "false"))
-_ADAM = _Templates("gg::cuda::adam_kernel<{w}, {s}>")
+# The optimizer Steps of functors.h, all through one kernel (RMSprop's in four forms).
+_STEP = "gg::cuda::optimizer_step_kernel<gg::{step}, {{w}}, {{s}}>"
+_ADAM = _Templates(_STEP.format(step="AdamStep"))
+_RMSPROP = _Templates(_STEP.format(step="RmspropStep<{centered}, {momentum}>"),
+                      centered=("true", "false"), momentum=("true", "false"))
 
 
 def _relu_fwd(launch, storage, width):
@@ -293,20 +297,6 @@ def _sgd_step(launch, storage, width):
             _grid(-(-n // w)), (_THREADS,), (p, g, buf, hyper, _n(n)))
 
 
-def _adam_step(launch, storage, width):
-    p, g, m, v, hyper = launch.arrays
-    (n,) = launch.sizes
-    if n:
-        w = width if _aligned(p, g, m, v) else 1
-        _ADAM(storage, width, w=w)(_grid(-(-n // w)), (_THREADS,), (p, g, m, v, hyper, _n(n)))
-
-
-# The Steps of functors.h (RMSprop's in four forms: centered, momentum), all through one kernel.
-_STEP = "gg::cuda::optimizer_step_kernel<gg::{step}, {{w}}, {{s}}>"
-_RMSPROP = _Templates(_STEP.format(step="RmspropStep<{centered}, {momentum}>"),
-                      centered=("true", "false"), momentum=("true", "false"))
-
-
 def _optimizer_step(templates):
     """The launcher of an optimizer Step: p, g, up to three state buffers (None: unused), hyper."""
 
@@ -339,7 +329,7 @@ _LAUNCHERS = {
     "softmax_xent_bwd": (_softmax_xent_bwd, _XENT_BWD),
     "dropout_scale": (_dropout_scale, _DROPOUT),
     "sgd_step": (_sgd_step, _SGD),
-    "adam_step": (_adam_step, _ADAM),
+    "adam_step": _optimizer_step(_ADAM),
     "rmsprop_step": _optimizer_step(_RMSPROP),
     **{f"{name.lower()}_step": _optimizer_step(_Templates(_STEP.format(step=f"{name}Step")))
        for name in ("Adagrad", "Adadelta", "Adamax", "Nadam", "Radam")},
