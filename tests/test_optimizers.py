@@ -228,3 +228,19 @@ def test_unsupported_and_mistyped_options():
         gg.optim.Adagrad(p, fused=True)
     with pytest.raises(TypeError, match="lr must be a number"):
         gg.optim.NAdam(p, lr="0.1")
+
+
+@pytest.mark.parametrize("option, value, buffer", [("momentum", 0.9, "momentum_buffer"),
+                                                   ("centered", True, "grad_avg")])
+def test_rmsprop_option_switched_on_after_the_first_step_raises_as_torch(option, value, buffer):
+    """torch makes RMSprop's momentum / centered buffers at the first step only; switching the
+    option on later is a KeyError naming the buffer there, never a step without it."""
+    for lib in (torch, gg):
+        p = lib.nn.Parameter(lib.tensor(np.ones(4)))
+        opt = lib.optim.RMSprop([p], lr=0.1)
+        (p * p).sum().backward()
+        opt.step()
+        opt.param_groups[0][option] = value
+        (p * p).sum().backward()
+        with pytest.raises(KeyError, match=buffer):
+            opt.step()

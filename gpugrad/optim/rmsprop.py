@@ -74,5 +74,9 @@ class RMSprop(Optimizer):
         """grad_avg only when centered, momentum_buffer only with momentum (now: the options
         may have changed since the state was made)."""
         square_avg, grad_avg, momentum_buffer = super().kernel_buffers(group, state)
+        for name, wanted, buffer in (("grad_avg", group["centered"], grad_avg),
+                                     ("momentum_buffer", group["momentum"] > 0, momentum_buffer)):
+            if wanted and buffer is None:  # switched on after the state was made: as torch
+                raise KeyError(name)
         return [square_avg, grad_avg if group["centered"] else None,
                 momentum_buffer if group["momentum"] > 0 else None]
