@@ -71,7 +71,10 @@ def _run(captured, config, device, dtype, steps):
     loss_fn = make_loss(dtype, device)
     model = _model(activation, dtype, device)
     optimizer = _make_optimizer(opt_name, model.parameters())
-    scheduler = gg.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.5) if scheduled else None
+    if callable(scheduled):  # a scheduler of its own
+        scheduler = scheduled(optimizer)
+    else:
+        scheduler = gg.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.5) if scheduled else None
     step = _trainer(model, optimizer, loss_fn, scheduler)
     if captured:
         step = gg.capture(step)
@@ -104,6 +107,8 @@ CONFIGS = {  # activation, optimizer, loss (a maker given dtype and device), sch
     "gelu-adamax": ("gelu", "adamax", lambda *_: F.cross_entropy, False, False),
     "tanh-nadam-scheduler": ("tanh", "nadam", lambda *_: F.cross_entropy, True, False),
     "relu-radam": ("relu", "radam", lambda *_: F.cross_entropy, False, False),
+    "relu-momentum-cyclic": ("relu", "momentum", lambda *_: F.cross_entropy,  # cycles momentum
+                             lambda o: gg.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, 3), False),
 }
 
 

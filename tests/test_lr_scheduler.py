@@ -36,6 +36,18 @@ CASES = {
         three_phase=True,
         pct_start=0.25,
     ),
+    "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.002], max_lr=0.1, step_size_up=4),
+    "CyclicLR_triangular2_uneven": lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=[0.2, 0.05], step_size_up=3, step_size_down=5, mode="triangular2",
+        base_momentum=0.7, max_momentum=[0.95, 0.9]
+    ),
+    "CyclicLR_exp_range_no_momentum": lambda m, o: m.CyclicLR(
+        o, 0.001, 0.1, step_size_up=5, mode="exp_range", gamma=0.97, cycle_momentum=False
+    ),
+    "CyclicLR_scale_fn_iterations": lambda m, o: m.CyclicLR(
+        o, 0.001, 0.1, step_size_up=2, scale_fn=lambda x: 1 / (1 + 0.1 * x),
+        scale_mode="iterations"
+    ),
     "SequentialLR": lambda m, o: m.SequentialLR(
         o,
         [m.LinearLR(o, start_factor=0.2, total_iters=4), m.CosineAnnealingLR(o, T_max=10)],
@@ -97,6 +109,40 @@ def test_one_cycle_cycles_beta1_of_adam_and_refuses_extra_steps():
         sched.step()
 
 
+def test_cyclic_lr_cycles_beta1_of_adam():
+    ours, theirs = _optimizers("Adam")
+    make = lambda m, o: m.CyclicLR(o, 0.01, 0.2, step_size_up=3, base_momentum=0.8)  # noqa: E731
+    sched, tsched = make(gg.optim.lr_scheduler, ours), make(torch.optim.lr_scheduler, theirs)
+    assert [g["betas"] for g in ours.param_groups] == [g["betas"] for g in theirs.param_groups]
+    for _ in range(14):
+        _drive(ours, theirs, sched, tsched, 1)
+        assert [g["betas"] for g in ours.param_groups] == [g["betas"] for g in theirs.param_groups]
+
+
+def test_cyclic_lr_state_dict_keeps_a_callable_objects_attributes(tmp_path):
+    class Decay:
+        def __init__(self):
+            self.rate = 0.5
+
+        def __call__(self, x):
+            return self.rate**x
+
+    ours, _ = _optimizers()
+    scale = Decay()
+    sched = gg.optim.lr_scheduler.CyclicLR(ours, 0.01, 0.1, step_size_up=2, scale_fn=scale)
+    scale.rate = 0.25
+    state = sched.state_dict()
+    assert state["_scale_fn_custom"] == {"rate": 0.25}
+    gg.save(state, tmp_path / "sched")
+    fresh, _ = _optimizers()
+    other = Decay()
+    again = gg.optim.lr_scheduler.CyclicLR(fresh, 0.01, 0.1, step_size_up=2, scale_fn=other)
+    again.load_state_dict(gg.load(tmp_path / "sched"))
+    assert other.rate == 0.25 and again.last_epoch == sched.last_epoch
+    plain = gg.optim.lr_scheduler.CyclicLR(_optimizers()[0], 0.01, 0.1, scale_fn=lambda x: 1.0)
+    assert plain.state_dict()["_scale_fn_custom"] is None
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -143,7 +189,8 @@ def test_step_with_epoch_uses_the_closed_form_and_warns():
 
 
 @pytest.mark.parametrize(
-    "name", ["StepLR", "CosineAnnealingLR", "SequentialLR", "OneCycleLR", "MultiStepLR"]
+    "name",
+    ["StepLR", "CosineAnnealingLR", "SequentialLR", "OneCycleLR", "MultiStepLR", "CyclicLR"],
 )
 def test_state_dict_round_trip_through_gg_save(name, tmp_path):
     ours, theirs = _optimizers()
@@ -188,6 +235,12 @@ def test_bad_arguments():
         ),
         (ValueError, "Factor should be < 1.0", lambda: lrs.ReduceLROnPlateau(ours, factor=1.0)),
         (ValueError, "mode avg is unknown", lambda: lrs.ReduceLROnPlateau(ours, mode="avg")),
+        (ValueError, "mode is invalid and scale_fn is None",
+         lambda: lrs.CyclicLR(ours, 0.01, 0.1, mode="cosine")),
+        (ValueError, "base_lr must have the same length",
+         lambda: lrs.CyclicLR(ours, [0.01], 0.1)),
+        (ValueError, "optimizer must support momentum or beta1",
+         lambda: lrs.CyclicLR(gg.optim.Adagrad([gg.zeros(2, requires_grad=True)]), 0.01, 0.1)),
         (
             ValueError,
             "max_lr must have the same length",

@@ -1,8 +1,8 @@
 """gg.optim.lr_scheduler: learning-rate schedules with torch's names, arguments and numbers.
 
-A scheduler only reads and writes the 'lr' (and, for OneCycleLR, the momentum or beta1) of
-optimizer.param_groups; optimizers read group['lr'] at every step(), so a captured step sees
-the scheduled value. Most schedules are chainable, as torch's: each step() derives the new lr
+A scheduler only reads and writes the 'lr' (and, for OneCycleLR and CyclicLR, the momentum or
+beta1) of optimizer.param_groups; optimizers read group['lr'] at every step(), so a captured
+step sees the scheduled value. Most schedules are chainable, as torch's: each step() derives the new lr
 from the current one, with torch's formulas, so the values agree with torch's to the last bit.
 step(epoch) (deprecated in torch too) uses the closed form where one exists.
 """
@@ -35,6 +35,7 @@ __all__ = [
     "SequentialLR",
     "ChainedScheduler",
     "OneCycleLR",
+    "CyclicLR",
     "ReduceLROnPlateau",
 ]
 
@@ -612,15 +613,9 @@ class OneCycleLR(LRScheduler):
             lows = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
                 for group, high, low in zip(optimizer.param_groups, highs, lows, strict=True):
-                    self._set_momentum(group, high)
+                    _set_momentum(self.optimizer, group, high)
                     group["max_momentum"], group["base_momentum"] = high, low
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group: dict, value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":
@@ -642,10 +637,120 @@ class OneCycleLR(LRScheduler):
                     pct = (step - start_step) / (end_step - start_step)
                     lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
                     if self.cycle_momentum:
-                        self._set_momentum(group, self._anneal(group[m_from], group[m_to], pct))
+                        momentum = self._anneal(group[m_from], group[m_to], pct)
+                        _set_momentum(self.optimizer, group, momentum)
                     break
                 start_step = end_step
         return lrs
+
+
+def _set_momentum(optimizer: Optimizer, group: dict, value: float) -> None:
+    """Write a cycled momentum: beta1 for the Adam family, else SGD / RMSprop's momentum."""
+    if "betas" in optimizer.defaults:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+_CYCLIC_SCALES = {  # mode -> (scale function of gamma and x, what x counts)
+    "triangular": (lambda gamma, x: 1.0, "cycle"),
+    "triangular2": (lambda gamma, x: 1 / (2.0 ** (x - 1)), "cycle"),
+    "exp_range": (lambda gamma, x: gamma**x, "iterations"),
+}
+
+
+class CyclicLR(LRScheduler):
+    """The cyclical policy: lr climbs from base_lr to max_lr over step_size_up steps and back
+    over step_size_down, the climb's height scaled per cycle (triangular: 1, triangular2:
+    halved each cycle) or per step (exp_range: gamma ** step), or by scale_fn; momentum (or
+    beta1) moves the opposite way between base_ and max_momentum. Not chainable, as torch's."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr,
+        max_lr,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn=None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum=0.8,
+        max_momentum=0.9,
+        last_epoch: int = -1,
+    ):
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in _CYCLIC_SCALES and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else _CYCLIC_SCALES[mode][1]
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for group, low, high in zip(optimizer.param_groups, self.base_momentums,
+                                            self.max_momentums, strict=True):
+                    _set_momentum(optimizer, group, high)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        return _CYCLIC_SCALES[self.mode][0](self.gamma, x)
+
+    def get_lr(self) -> list:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # where in this cycle, 0..1
+        if x <= self.step_ratio:
+            rise = x / self.step_ratio
+        else:
+            rise = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (top - base) * rise * scale
+               for base, top in zip(self.base_lrs, self.max_lrs, strict=True)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums, strict=True):
+                _set_momentum(self.optimizer, group, high - (high - low) * rise * scale)
+        return lrs
+
+    def state_dict(self) -> dict:
+        """As torch's: a plain scale function is not saved (None), a callable object's
+        attributes are."""
+        state = {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = (
+            None if fn is None or isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+        )
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        attributes = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if attributes is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(attributes)
 
 
 class ReduceLROnPlateau(LRScheduler):
