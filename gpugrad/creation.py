@@ -1,6 +1,8 @@
 """Creating tensors: gg.tensor, zeros/ones/full/arange/randn/..., the global RNG, dlpack."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from gpugrad import backend, dtypes, replay
@@ -29,9 +31,50 @@ def generator() -> np.random.Generator:
     return _rng["gen"]
 
 
+def _leaf_types(data) -> set:
+    """The types of everything in a nested list or tuple, a level at a time (C speed)."""
+    found: set = set()
+    level = [data]
+    while level:
+        kinds = set(map(type, itertools.chain.from_iterable(level)))
+        found |= kinds
+        if not any(issubclass(k, (list, tuple)) for k in kinds):
+            break
+        level = [x for x in itertools.chain.from_iterable(level) if isinstance(x, (list, tuple))]
+    return found
+
+
+def _sequence_dtype(data):
+    """The dtype torch infers for a (nested) list or tuple holding NumPy scalars: each element's
+    own (a NumPy scalar's dtype, a Python float the default float, an int int64, a bool bool),
+    joined by torch's promotion. None when it holds no NumPy scalar (the plain rules apply)."""
+    found = _leaf_types(data)
+    if not any(issubclass(k, np.generic) for k in found):
+        return None
+    result = None
+    for kind in found:
+        if issubclass(kind, (list, tuple)):
+            continue
+        if issubclass(kind, np.generic):
+            if np.dtype(kind) not in dtypes._BY_NP:
+                return None  # the plain rules name the unsupported dtype
+            this = dtypes.from_numpy(np.dtype(kind))
+        elif issubclass(kind, (bool, int, float)):
+            this = (dtypes.bool_, dtypes.int64, dtypes.DEFAULT_FLOAT)[
+                0 if issubclass(kind, bool) else 1 if issubclass(kind, int) else 2]
+        else:
+            return None
+        result = this if result is None else dtypes._promote_pair(result, this)
+    return None if result is None else result.np
+
+
 def _infer_np_dtype(array: np.ndarray, data) -> np.dtype:
     kind = array.dtype.kind
     typed = isinstance(data, (np.ndarray, np.generic))  # NumPy's own types keep their dtype
+    if isinstance(data, (list, tuple)) and kind in "biuf":
+        inferred = _sequence_dtype(data)
+        if inferred is not None:
+            return inferred
     if kind == "f":
         return dtypes.DEFAULT_FLOAT.np if not typed else array.dtype
     if kind in "iu":

@@ -394,6 +394,19 @@ def test_dtype_inference_like_torch():
     assert gg.tensor([1, 2.5]).dtype == gg.float32
 
 
+@pytest.mark.parametrize("data", [
+    [np.float64(1.0), np.float64(2.0)], [1.0, np.float64(2.0)], [[np.float64(1.0)], [2.0]],
+    (np.float64(1.0),), [np.int32(1), 2], [np.int32(1), True], [np.float16(1.0), 1.0],
+    [np.float16(1.0), 2], [np.float32(1.0), np.float64(1.0)], [np.int8(1), np.uint8(2)],
+    [np.int64(1), 2.5], [np.int32(3)], [np.float32(1.0)], [[1, 2], [3, 4]],
+])
+def test_sequences_of_numpy_scalars_infer_their_dtype_as_torch(data):
+    """A NumPy scalar in a list keeps its dtype, joined with the others by torch's promotion
+    (a Python float is the default float, a Python int int64)."""
+    torch = pytest.importorskip("torch")
+    assert str(gg.tensor(data).dtype).split(".")[-1] == str(torch.tensor(data).dtype).split(".")[-1]
+
+
 def test_promotion_like_torch():
     f32, f64, i64 = gg.ones(2), gg.ones(2, dtype=gg.float64), gg.tensor([1, 2])
     assert (f32 + f64).dtype == gg.float64
