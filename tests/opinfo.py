@@ -21,6 +21,8 @@ class OpInfo:
     jvp: bool = True
     torch: bool = True
     nondiff: tuple = ()  # indices of float inputs that are constants (class weights, ...)
+    # derivatives vs torch's: looser where torch's own formula rounds a constant to float32
+    torch_rtol: float = 1e-9
 
 
 def F(m):
@@ -319,6 +321,28 @@ OPS: list[OpInfo] = [
     OpInfo("prelu_shared", lambda m, x, w: F(m).prelu(x, w), lambda r: [away(r, 5), randn(r, 1)],
            lambda x, w: np.where(x > 0, x, w * x)),
     OpInfo("logsigmoid", lambda m, x: F(m).logsigmoid(x), lambda r: [randn(r, 6) * 3], lambda x: -_softplus(-x)),
+    # ---- torch's remaining elementwise activations --------------------------------------------
+    OpInfo("selu", lambda m, x: F(m).selu(x), lambda r: [away(r, 6) * 2],
+           lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))),
+    # torch differentiates celu with 1 / float32(alpha) and hardsigmoid with float32(1 / 6), even in
+    # float64; gpugrad's derivatives are exact (tests/test_nn_modules.py pins both)
+    OpInfo("celu", lambda m, x: F(m).celu(x, alpha=0.7), lambda r: [away(r, 6) * 2],
+           lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)), torch_rtol=1e-7),
+    OpInfo("hardswish", lambda m, x: F(m).hardswish(x), lambda r: [away(r, 8, points=(-1.2, 1.2)) * 2.5],
+           lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    OpInfo("hardsigmoid", lambda m, x: F(m).hardsigmoid(x), lambda r: [away(r, 8, points=(-1.2, 1.2)) * 2.5],
+           lambda x: np.clip(x + 3, 0, 6) / 6, torch_rtol=1e-7),
+    OpInfo("softsign", lambda m, x: F(m).softsign(x), lambda r: [away(r, 6) * 2], lambda x: x / (1 + np.abs(x))),
+    OpInfo("tanhshrink", lambda m, x: F(m).tanhshrink(x), lambda r: [randn(r, 6) * 2], lambda x: x - np.tanh(x)),
+    OpInfo("threshold", lambda m, x: F(m).threshold(x, 0.3, -2.0), lambda r: [away(r, 8, points=(0.3,))],
+           lambda x: np.where(x > 0.3, x, -2.0)),
+    OpInfo("hardshrink", lambda m, x: F(m).hardshrink(x, 0.4), lambda r: [away(r, 8, points=(-0.4, 0.4))],
+           lambda x: np.where(np.abs(x) > 0.4, x, 0.0)),
+    OpInfo("softshrink", lambda m, x: F(m).softshrink(x), lambda r: [away(r, 8, points=(-0.5, 0.5))],
+           lambda x: np.where(np.abs(x) > 0.5, x - 0.5 * np.sign(x), 0.0)),
+    OpInfo("softmin", lambda m, x: F(m).softmin(x, dim=1), lambda r: [randn(r, 3, 4)], lambda x: _softmax(-x, 1)),
+    OpInfo("glu", lambda m, x: F(m).glu(x, dim=0), lambda r: [randn(r, 4, 3)],
+           lambda x: x[:2] * _sigmoid(x[2:])),
     OpInfo("layer_norm", lambda m, x, w, b: F(m).layer_norm(x, (3,), w, b), lambda r: [randn(r, 2, 3), randn(r, 3),
            randn(r, 3)], lambda x, w, b: _layer_norm(x, 1) * w + b),
     OpInfo("layer_norm_2d", lambda m, x: F(m).layer_norm(x, [2, 3], eps=1e-3), lambda r: [randn(r, 2, 2, 3)],

@@ -117,7 +117,7 @@ def test_matches_torch(op):
         if tg is None:
             assert g is None or not np.any(g.numpy()), f"input {i}: torch gives no gradient"
             continue
-        np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"input {i}")
+        np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=op.torch_rtol, atol=1e-12, err_msg=f"input {i}")
 
 
 def _function_classes():

@@ -9,6 +9,10 @@ from gpugrad.ops.loss import (
     multi_margin_loss, nll_loss,
 )
 from gpugrad.ops.activation import elu, hardtanh, logsigmoid, mish, prelu, relu6
+from gpugrad.ops.activation import (
+    celu, celu_, glu, hardshrink, hardsigmoid, hardswish, selu, selu_, softmin, softshrink,
+    softsign, tanhshrink, threshold, threshold_,
+)
 from gpugrad.ops.loss import huber_loss, kl_div, smooth_l1_loss
 from gpugrad.ops.normalization import batch_norm, layer_norm, normalize
 from gpugrad.ops.sparse import embedding, one_hot
@@ -19,6 +23,8 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "multi_margin_loss", "dropout",
     "elu", "hardtanh", "logsigmoid", "mish", "prelu", "relu6", "huber_loss", "kl_div",
     "smooth_l1_loss", "batch_norm", "layer_norm", "normalize", "embedding", "one_hot",
+    "celu", "celu_", "glu", "hardshrink", "hardsigmoid", "hardswish", "selu", "selu_", "softmin",
+    "softshrink", "softsign", "tanhshrink", "threshold", "threshold_",
 ]
 
 

@@ -8,6 +8,7 @@ saves 1 bit per element. Softplus is a Function too: as a composition its gradie
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -222,10 +223,14 @@ class SoftplusBackward(ArrayFunction):
         return tx * g * SoftplusBackward._slope(ctx, x) + linear
 
 
-def _floating(name, x):
+def _tensor(name, x):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-    if x.array.dtype.kind != "f":
+    return x
+
+
+def _floating(name, x):
+    if _tensor(name, x).array.dtype.kind != "f":
         (x,) = promote(name, x, floating=True)
     return x
 
@@ -233,9 +238,7 @@ def _floating(name, x):
 def _float_only(name, x):
     """torch's nn activations have no kernel for integer or bool tensors (sigmoid, tanh and
     the math functions promote them instead)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
-    if x.array.dtype.kind != "f":
+    if _tensor(name, x).array.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating point tensor, got {x.dtype}")
     return x
 
@@ -325,55 +328,62 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 # ---- more activations --------------------------------------------------------------------------
 class Elu(ArrayFunction):
-    """x if x > 0 else alpha (e**x - 1), with torch's masks: the gradient takes alpha e**x where
-    x <= 0 (alpha at 0), the second derivative only where x < 0 (0 at 0)."""
+    """scale x if x > 0 else scale alpha (e**(input_scale x) - 1): torch's elu, which selu and
+    celu are too. torch's masks: the gradient takes its exponential branch where x <= 0 (at 0
+    too), the second derivative only where x < 0 (0 at 0)."""
 
     @staticmethod
-    def forward(ctx, x, alpha):
+    def forward(ctx, x, alpha, scale, input_scale):
         xp = xp_of(x)
         ctx.save_for_backward(x)
-        ctx.alpha = alpha
+        ctx.coefficients = alpha, scale, input_scale
         negative = x <= 0
         # expm1 of min(x, 0): no overflow for large x, and -0.0 stays -0.0 as in torch
-        return xp.where(negative, alpha * xp.expm1(xp.where(negative, x, 0)), x)
+        smooth = xp.expm1(xp.where(negative, x, 0) * input_scale) * (alpha * scale)
+        return xp.where(negative, smooth, x * scale)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return EluBackward.apply(x, g, ctx.alpha), None
+        return EluBackward.apply(x, g, *ctx.coefficients), None, None, None
 
     @staticmethod
-    def jvp(ctx, t, _alpha):
+    def jvp(ctx, t, *_coefficients):
         (x,) = ctx.saved_tensors
-        return EluBackward.apply(x, t, ctx.alpha)
+        return EluBackward.apply(x, t, *ctx.coefficients)
 
 
 class EluBackward(ArrayFunction):
-    """gx = g alpha e**x where x <= 0, else g (NaN x passes g, as torch). Linear in g."""
+    """gx = g scale alpha input_scale e**(input_scale x) where x <= 0, else g scale (NaN x
+    takes g scale, as torch). Linear in g."""
 
     @staticmethod
-    def forward(ctx, x, g, alpha):
+    def forward(ctx, x, g, alpha, scale, input_scale):
         xp = xp_of(x)
         ctx.save_for_backward(x, g)
-        ctx.alpha = alpha
+        ctx.coefficients = alpha, scale, input_scale
         negative = x <= 0
-        return g * xp.where(negative, alpha * xp.exp(xp.where(negative, x, 0)), 1)
+        slope = (input_scale * alpha * scale) * xp.exp(xp.where(negative, x, 0) * input_scale)
+        return g * xp.where(negative, slope, scale)
 
     @staticmethod
     def _curvature(ctx, x):
-        return E.where(x < 0, ctx.alpha * E.exp(E.clamp(x, max=0.0)), 0.0)
+        alpha, scale, input_scale = ctx.coefficients
+        growth = E.exp(E.clamp(x, max=0.0) * input_scale)
+        return E.where(x < 0, (alpha * scale * input_scale * input_scale) * growth, 0.0)
 
     @staticmethod
     def backward(ctx, u):
         x, g = ctx.saved_tensors
         grad_x = u * g * EluBackward._curvature(ctx, x) if ctx.needs_input_grad[0] else None
-        grad_g = EluBackward.apply(x, u, ctx.alpha) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_g, None
+        grad_g = EluBackward.apply(x, u, *ctx.coefficients) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_g, None, None, None
 
     @staticmethod
-    def jvp(ctx, tx, tg, _alpha):
+    def jvp(ctx, tx, tg, *_coefficients):
         x, g = ctx.saved_tensors
-        return tx * g * EluBackward._curvature(ctx, x) + EluBackward.apply(x, tg, ctx.alpha)
+        curved = tx * g * EluBackward._curvature(ctx, x)
+        return curved + EluBackward.apply(x, tg, *ctx.coefficients)
 
 
 class Prelu(ArrayFunction):
@@ -443,7 +453,7 @@ class PreluBackward(ArrayFunction):
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha (e**x - 1)."""
-    return Elu.apply(_float_only("elu", x), _number("elu", "alpha", alpha))
+    return Elu.apply(_float_only("elu", x), _number("elu", "alpha", alpha), 1.0, 1.0)
 
 
 def mish(x: Tensor, inplace: bool = False) -> Tensor:
@@ -506,3 +516,172 @@ def logsigmoid(x: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), stable."""
     # 0.0 - ...: log sigmoid(inf) is +0.0, as torch's
     return 0.0 - Softplus.apply(-_float_only("logsigmoid", x), 1.0, float("inf"))
+
+
+# ---- torch's remaining elementwise activations ---------------------------------------------------
+# selu's constants, as torch's (Klambauer et al. 2017)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _in_place(name: str, fn, x: Tensor, *args) -> Tensor:
+    """fn(x, *args) written into x's own buffer: torch's inplace=True and F.<name>_."""
+    from gpugrad.ops import _inplace
+
+    return _inplace(name + "_", fn)(x, *args)
+
+
+def _hardswish_slope(x, y):
+    """torch's masks: 0 up to -3, the ramp x / 3 + 1/2 strictly inside (-3, 3) (its own slope,
+    1/3, there only), 1 from 3 up and at NaN."""
+    return E.where(x <= -3, 0.0, E.where(x < 3, x / 3 + 0.5, 1.0))
+
+
+Hardswish, _hardswish = E.unary(
+    "hardswish", lambda xp, x: x * xp.clip(x + 3, 0, 6) / 6, _hardswish_slope,
+    "x relu6(x + 3) / 6.", module=__name__)
+# torch's mask: the gradient is 1/6 strictly inside (-3, 3), 0 at the corners and at NaN
+Hardsigmoid, _hardsigmoid = E.unary(
+    "hardsigmoid", lambda xp, x: xp.clip(x + 3, 0, 6) / 6,
+    lambda x, y: ((x > -3) & (x < 3)).to(x.dtype) / 6, "relu6(x + 3) / 6.", module=__name__)
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale (x if x > 0 else alpha (e**x - 1)), with torch's fixed alpha and scale."""
+    if inplace:
+        return _in_place("selu", selu, x)
+    return Elu.apply(_float_only("selu", x), SELU_ALPHA, SELU_SCALE, 1.0)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha (e**(x / alpha) - 1)."""
+    if inplace:
+        return _in_place("celu", celu, x, alpha)
+    x = _float_only("celu", x)
+    if _number("celu", "alpha", alpha) == 0:
+        raise RuntimeError("celu: alpha cannot be 0 (CELU divides x by it)")
+    return Elu.apply(x, alpha, 1.0, 1.0 / alpha)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x relu6(x + 3) / 6."""
+    if inplace:
+        return _in_place("hardswish", hardswish, x)
+    return _hardswish(_float_only("hardswish", x))
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    if inplace:
+        return _in_place("hardsigmoid", hardsigmoid, x)
+    return _hardsigmoid(_float_only("hardsigmoid", x))
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|) (integers give float32, as torch)."""
+    if _tensor("softsign", x).array.dtype.kind == "b":
+        raise TypeError("softsign: bool tensors are not supported (as in torch)")
+    return x / (E.abs(x) + 1)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """x - tanh(x) (integers give float32, as torch)."""
+    return _tensor("tanhshrink", x) - tanh(x)
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value (NaN stays NaN); the gradient passes where x > threshold."""
+    if inplace:
+        return _in_place("threshold", _threshold, x, threshold, value)
+    return _threshold(x, threshold, value)
+
+
+def _threshold(x, limit, value):
+    _number("threshold", "threshold", limit), _number("threshold", "value", value)
+    if _tensor("threshold", x).array.dtype.kind == "b":
+        raise TypeError("threshold: bool tensors are not supported (as in torch)")
+    if x.array.dtype.kind != "f":  # as torch: an integer result, value truncated to the dtype
+        with device_guard(x.array):
+            return Tensor._result(replay.op(_int_threshold, x.array, limit, value))
+    return E.where(x <= limit, value, x)
+
+
+def _int_threshold(array, limit, value):
+    return xp_of(array).where(array <= limit, array.dtype.type(value), array)
+
+
+def _shrink(x, lambd, shrunk):
+    """shrunk where x < -lambd or x > lambd, else 0; NaN stays NaN, without a gradient (torch's
+    mask passes the gradient only outside the band, and NaN is outside nothing)."""
+    outside = (x < -lambd) | (x > lambd)
+    return E.where(outside, shrunk, E.where(E.isnan(x), x.detach(), 0.0))
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where -lambd <= x <= lambd, else x; the gradient passes only outside that band."""
+    x = _float_only("hardshrink", x)
+    return _shrink(x, _number("hardshrink", "lambd", lambd), x)
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where -lambd <= x <= lambd, else x moved lambd towards 0; the gradient passes outside."""
+    x = _float_only("softshrink", x)
+    limit = float(np.finfo(x.array.dtype).max)
+    if not 0 <= _number("softshrink", "lambd", lambd) <= limit:
+        raise RuntimeError(
+            f"softshrink: lambd must be in range [0, {limit:g}] for input dtype {x.dtype}, "
+            f"but found {lambd}"
+        )
+    return _shrink(x, lambd, x - E.sign(x.detach()) * lambd)
+
+
+def implicit_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """torch's guess when softmax / log_softmax / softmin get no dim, with its warning."""
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x, dim); dtype: x is cast to it first. No dim: torch's guess, with a warning."""
+    x = _tensor("softmin", x)
+    if dim is None:
+        dim = implicit_softmax_dim("softmin", x.ndim, _stacklevel)
+    if dtype is not None:
+        x = x.to(dtype)
+    return E.exp(_log_softmax("softmin", -_float_only("softmin", x), dim))
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """a sigmoid(b), a and b the first and second halves of x along dim."""
+    from gpugrad.ops._operands import normalize_dim
+    from gpugrad.ops.shape import narrow
+
+    x = _float_only("glu", x)
+    if x.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = normalize_dim("glu", dim, x.ndim)
+    if x.shape[d] % 2:
+        raise RuntimeError(
+            f"glu: halving dimension must be even, but dimension {d} is size {x.shape[d]}"
+        )
+    half = x.shape[d] // 2
+    return narrow(x, d, 0, half) * sigmoid(narrow(x, d, half, half))
+
+
+def selu_(x: Tensor) -> Tensor:
+    """selu written into x."""
+    return selu(x, inplace=True)
+
+
+def celu_(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """celu written into x."""
+    return celu(x, alpha, inplace=True)
+
+
+def threshold_(x: Tensor, threshold: float, value: float) -> Tensor:
+    """threshold written into x."""
+    return _in_place("threshold", _threshold, x, threshold, value)

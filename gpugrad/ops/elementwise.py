@@ -199,12 +199,14 @@ class Unary(ArrayFunction):
         return t * ctx.fn.derivative(*ctx.saved_tensors)
 
 
-def unary(name: str, compute, derivative, doc: str, saves: str = "x", floating: bool = True):
+def unary(name: str, compute, derivative, doc: str, saves: str = "x", floating: bool = True,
+          module: str = __name__):
     """Op `name` as (its Unary subclass, its public function): compute(xp, x) -> y and
-    derivative(x, y) -> dy/dx; floating: integer input is promoted to float32 first."""
+    derivative(x, y) -> dy/dx; floating: integer input is promoted to float32 first; module:
+    the family file the class is declared in."""
     cls = type(name[0].upper() + name[1:], (Unary,), {
         "compute": staticmethod(compute), "derivative": staticmethod(derivative), "saves": saves,
-        "__doc__": doc, "__module__": __name__})
+        "__doc__": doc, "__module__": module})
 
     def op(x: Tensor) -> Tensor:
         if floating and x.array.dtype.kind != "f":
