@@ -63,6 +63,16 @@ def run_both(ours, theirs, x, tx):
         lambda nn: nn.PReLU(),
         lambda nn: nn.PReLU(2, init=0.1),
         lambda nn: nn.Unflatten(2, (2, 2)),
+        lambda nn: nn.SELU(),
+        lambda nn: nn.CELU(alpha=0.5),
+        lambda nn: nn.Hardswish(),
+        lambda nn: nn.Softsign(),
+        lambda nn: nn.Tanhshrink(),
+        lambda nn: nn.Threshold(0.1, 20.0),
+        lambda nn: nn.Hardshrink(0.3),
+        lambda nn: nn.Softshrink(),
+        lambda nn: nn.Softmin(dim=1),
+        lambda nn: nn.GLU(),
     ],
     ids=[
         "layernorm",
@@ -78,6 +88,16 @@ def run_both(ours, theirs, x, tx):
         "prelu",
         "prelu_channels",
         "unflatten",
+        "selu",
+        "celu",
+        "hardswish",
+        "softsign",
+        "tanhshrink",
+        "threshold",
+        "hardshrink",
+        "softshrink",
+        "softmin",
+        "glu",
     ],
 )
 def test_layers_match_torch(make):
@@ -382,3 +402,112 @@ def test_functional_extras_and_errors():
     np.testing.assert_allclose(
         gg.linalg.norm(gg.tensor(v)).item(), torch.linalg.norm(torch.tensor(v)).item(), rtol=1e-14
     )
+
+
+# ---- torch's remaining elementwise activations ------------------------------------------------
+INPLACE = [
+    ("selu", (), lambda m, x: m.nn.functional.selu_(x), lambda nn: nn.SELU(inplace=True)),
+    ("celu", (0.5,), lambda m, x: m.nn.functional.celu_(x, 0.5), lambda nn: nn.CELU(0.5, True)),
+    ("hardswish", (), None, lambda nn: nn.Hardswish(inplace=True)),
+    ("hardsigmoid", (), None, lambda nn: nn.Hardsigmoid(inplace=True)),
+    ("threshold", (0.1, 2.0), lambda m, x: m.nn.functional.threshold_(x, 0.1, 2.0),
+     lambda nn: nn.Threshold(0.1, 2.0, inplace=True)),
+]
+
+
+@pytest.mark.parametrize("name, args, underscore, module", INPLACE, ids=[c[0] for c in INPLACE])
+def test_inplace_activations_overwrite_their_input_as_torch(name, args, underscore, module):
+    values = np.random.default_rng(3).standard_normal((2, 5)) * 3
+    ways = [lambda m, x: getattr(m.nn.functional, name)(x, *args, inplace=True),
+            lambda m, x: module(m.nn)(x)] + ([underscore] if underscore else [])
+    for way in ways:
+        ours, theirs = gg.tensor(values), torch.tensor(values)
+        assert way(gg, ours) is ours and way(torch, theirs) is theirs
+        close(ours, theirs, rtol=1e-15, atol=0)
+        # through a non-leaf: the gradient of the op applied in place
+        x, tx = gg.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+        y, ty = x * 1.0, tx * 1.0
+        way(gg, y), way(torch, ty)
+        seed = np.arange(10.0).reshape(2, 5)
+        y.backward(gg.tensor(seed)), ty.backward(torch.tensor(seed))
+        close(x.grad, tx.grad, rtol=1e-7, atol=0)  # hardsigmoid: torch's float32 1/6
+    leaf = gg.tensor(values, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        getattr(gg.nn.functional, name)(leaf, *args, inplace=True)
+    np.testing.assert_array_equal(leaf.detach().numpy(), values)  # untouched
+
+
+def test_hardsigmoid_matches_torch_and_its_gradient_is_exactly_one_sixth():
+    """The one gap to torch: its float64 gradient is g * float32(1 / 6); gpugrad's is g / 6."""
+    ours, theirs = gg.nn.Hardsigmoid().double(), torch.nn.Hardsigmoid().double()
+    x, tx = twins(np.random.default_rng(4), 3, 4)
+    out, tout = ours(x), theirs(tx)
+    close(out, tout)
+    out.sum().backward(), tout.sum().backward()
+    close(x.grad, tx.grad, rtol=1e-7, atol=0)
+    inside = np.abs(x.detach().numpy()) < 3
+    assert inside.any()
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(inside, 1 / 6, 0.0))
+    assert repr(ours) == "Hardsigmoid()" and repr(gg.nn.Hardsigmoid(True)) == "Hardsigmoid()"
+
+
+def test_celu_gradient_is_exact_for_any_alpha():
+    """torch differentiates celu with 1 / float32(alpha), 1e-8 off for alpha = 0.7 in float64;
+    gpugrad differentiates its own forward: e**(x / alpha) where x <= 0."""
+    values = np.array([-2.0, -0.4, 0.0, 1.5])
+    x = gg.tensor(values, requires_grad=True)
+    gg.nn.functional.celu(x, alpha=0.7).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.where(values <= 0, np.exp(values / 0.7), 1.0),
+                               rtol=1e-15, atol=0)
+
+
+def test_softmin_guesses_dim_as_torch_and_casts_to_dtype():
+    values = np.random.default_rng(5).standard_normal((2, 3))
+    x = gg.tensor(values, dtype=gg.float32)
+    for call in (lambda m, v: m.nn.functional.softmin(v), lambda m, v: m.nn.Softmin()(v)):
+        with pytest.warns(UserWarning, match="Implicit dimension choice for softmin") as caught:
+            ours = call(gg, x)
+        assert caught[0].filename == __file__  # the warning points at the caller
+        with pytest.warns(UserWarning):
+            theirs = call(torch, torch.tensor(values, dtype=torch.float32))
+        close(ours, theirs, rtol=1e-6, atol=1e-7)  # dim 1 for a 2-d input
+    wide = gg.nn.functional.softmin(x, 0, dtype=gg.float64)
+    assert wide.dtype == gg.float64
+    close(wide, torch.nn.functional.softmin(torch.tensor(values, dtype=torch.float32), 0,
+                                            dtype=torch.float64))
+    close(gg.nn.functional.softmin(gg.tensor([1, 2]), 0, dtype=gg.float64),
+          torch.nn.functional.softmin(torch.tensor([1, 2]), 0, dtype=torch.float64))
+
+
+def test_new_activations_on_integers_and_bad_arguments_raise_as_torch():
+    F, TF = gg.nn.functional, torch.nn.functional
+    ints = [-3, 0, 1, 2]
+    for name in ("softsign", "tanhshrink"):  # integers promote to float32
+        ours, theirs = getattr(F, name)(gg.tensor(ints)), getattr(TF, name)(torch.tensor(ints))
+        assert ours.dtype == gg.float32
+        close(ours, theirs, rtol=1e-6, atol=0)
+    ours = F.threshold(gg.tensor(ints), 0.5, 7.9)  # stays int64, the value truncated
+    assert ours.dtype == gg.int64 and ours.tolist() == TF.threshold(torch.tensor(ints), 0.5, 7.9).tolist()
+    for name in ("selu", "celu", "hardswish", "hardsigmoid", "hardshrink", "softshrink", "glu"):
+        with pytest.raises(TypeError, match=f"{name}: expected a floating point tensor"):
+            getattr(F, name)(gg.tensor([2, 4]))
+    with pytest.raises(TypeError, match="threshold: bool"):
+        F.threshold(gg.tensor([True]), 0, 1)
+    with pytest.raises(TypeError, match="threshold: threshold must be a number"):
+        F.threshold(gg.zeros(2), "1", 2)
+    with pytest.raises(TypeError, match="hardshrink: lambd must be a number"):
+        F.hardshrink(gg.zeros(2), "1")
+    with pytest.raises(RuntimeError, match=r"lambd must be in range \[0, 3.40282e\+38\].*-0.5"):
+        F.softshrink(gg.zeros(2), -0.5)
+    with pytest.raises(RuntimeError, match="alpha cannot be 0"):
+        F.celu(gg.zeros(2), 0.0)
+    with pytest.raises(RuntimeError, match="halving dimension must be even, but dimension 1 is size 5"):
+        F.glu(gg.zeros(3, 5))
+    with pytest.raises(RuntimeError, match="glu does not support scalars"):
+        gg.nn.GLU()(gg.tensor(1.0))
+    with pytest.raises(IndexError):
+        F.glu(gg.zeros(4, 2), 2)
+    with pytest.raises(TypeError, match="softmin: expected a Tensor"):
+        F.softmin([1.0, 2.0], 0)
+    np.testing.assert_array_equal(F.hardshrink(gg.tensor([-0.2, 0.3], dtype=gg.float64), -0.5).numpy(),
+                                  [-0.2, 0.3])  # a negative lambd: no band, as torch

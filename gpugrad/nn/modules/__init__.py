@@ -3,8 +3,14 @@ activation, dropout, flatten, normalization, batchnorm, sparse, loss, and mlp (g
 MLP). Import paths are gg.nn.X."""
 
 from gpugrad.nn.modules.activation import (
+    CELU,
     ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     LeakyReLU,
     LogSigmoid,
@@ -16,8 +22,13 @@ from gpugrad.nn.modules.activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from gpugrad.nn.modules.batchnorm import BatchNorm1d
 from gpugrad.nn.modules.container import (
@@ -91,4 +102,16 @@ __all__ = [
     "SmoothL1Loss",
     "Softplus",
     "Unflatten",
+    # torch's remaining elementwise activations
+    "CELU",
+    "GLU",
+    "Hardshrink",
+    "Hardsigmoid",
+    "Hardswish",
+    "SELU",
+    "Softmin",
+    "Softshrink",
+    "Softsign",
+    "Tanhshrink",
+    "Threshold",
 ]

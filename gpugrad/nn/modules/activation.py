@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 from gpugrad.nn import functional as F
 from gpugrad.nn.modules.module import Module
+from gpugrad.ops.activation import implicit_softmax_dim
 from gpugrad.tensor import Tensor
 
 
@@ -68,14 +67,7 @@ class GELU(Module):
 
 
 def _implicit_dim(name: str, ndim: int) -> int:
-    warnings.warn(
-        f"Implicit dimension choice for {name} has been "
-        "deprecated. Change the call to include dim=X "
-        "as an argument.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
+    return implicit_softmax_dim(name, ndim, stacklevel=4)
 
 
 class Softmax(Module):
@@ -226,3 +218,136 @@ class PReLU(Module):
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+class _InplaceActivation(Module):
+    """An activation whose only option is torch's inplace flag (x is then overwritten)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class SELU(_InplaceActivation):
+    """scale (x if x > 0 else alpha (e**x - 1)), torch's fixed alpha and scale."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.selu(x, self.inplace)
+
+
+class CELU(Module):
+    """x if x > 0 else alpha (e**(x / alpha) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class _HardActivation(_InplaceActivation):
+    def extra_repr(self) -> str:
+        return ""  # as torch's Hardswish and Hardsigmoid, whose repr does not show inplace
+
+
+class Hardswish(_HardActivation):
+    """x relu6(x + 3) / 6."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x, self.inplace)
+
+
+class Hardsigmoid(_HardActivation):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x, self.inplace)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)
+
+
+class Threshold(Module):
+    """x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        inplace = ", inplace=True" if self.inplace else ""
+        return f"threshold={self.threshold}, value={self.value}{inplace}"
+
+
+class _Shrink(Module):
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Hardshrink(_Shrink):
+    """0 where -lambd <= x <= lambd, else x."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+
+class Softshrink(_Shrink):
+    """0 where -lambd <= x <= lambd, else x moved lambd towards 0."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class Softmin(Module):
+    """softmax(-x, dim)."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        # the warning for a missing dim points at the caller: the guess, softmin, forward,
+        # __call__, caller
+        return F.softmin(x, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    """a sigmoid(b), a and b the halves of x along dim."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
