@@ -710,6 +710,33 @@ def more_activation(draw) -> Call:
     return Call(op, lambda m, t: _attr(m, F + op)(t, **kwargs), [x], kwargs)
 
 
+def remaining_activation(draw) -> Call:
+    names = ("selu", "celu", "hardswish", "hardsigmoid", "softsign", "tanhshrink", "threshold",
+             "hardshrink", "softshrink", "softmin", "glu")
+    op = draw(st.sampled_from(names))
+    x = array(draw, shape(draw))
+    numbers = (0.4, -0.5, 0.0, 2, float("inf"), "1")
+    kwargs = {}
+    if op == "celu" and draw(st.booleans()):
+        kwargs["alpha"] = draw(st.sampled_from(numbers))
+    if op == "threshold":
+        kwargs["threshold"], kwargs["value"] = (draw(st.sampled_from(numbers)) for _ in "tv")
+    if op in ("hardshrink", "softshrink") and draw(st.booleans()):
+        kwargs["lambd"] = draw(st.sampled_from(numbers))
+    if op in ("softmin", "glu"):
+        kwargs["dim"] = dim_arg(draw, x.ndim)
+        if kwargs["dim"] is None:  # torch's guess, with its warning: tests/test_nn_modules.py
+            kwargs["dim"] = -1
+    if op == "softmin" and odd(draw):
+        kwargs["dtype"] = draw(st.sampled_from(("float64", "float32")))
+
+    def fn(m, t):
+        options = dict(kwargs, dtype=getattr(m, kwargs["dtype"])) if "dtype" in kwargs else kwargs
+        return _attr(m, F + op)(t, **options)
+
+    return Call(op, fn, [x], kwargs)
+
+
 def normalization(draw) -> Call:
     op = draw(st.sampled_from(("layer_norm", "batch_norm", "normalize", "embedding")))
     dtype = draw(st.sampled_from(("int64", "float32"))) if odd(draw, 6) else "float64"
@@ -948,6 +975,11 @@ FAMILIES = {
         more_activation,
         ("elu", "elu_alpha", "mish", "hardtanh", "relu6", "prelu", "prelu_shared", "logsigmoid"),
     ),
+    "remaining_activation": (
+        remaining_activation,
+        ("selu", "celu", "hardswish", "hardsigmoid", "softsign", "tanhshrink", "threshold",
+         "hardshrink", "softshrink", "softmin", "glu"),
+    ),
     "normalization": (
         normalization,
         (
@@ -978,6 +1010,7 @@ EXAMPLES = {  # ~4.5 ms a case: about 22 s in all on this project's 2-core CI ma
     "more_linalg": 250,
     "sorting": 250,
     "more_activation": 250,
+    "remaining_activation": 200,
     "normalization": 250,
     "more_loss": 200,
 }
