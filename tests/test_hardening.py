@@ -1012,3 +1012,25 @@ def test_fuzz_more_ops_as_torch(call):
 def test_fuzz_normalize_of_a_0d_tensor_checks_its_dim():
     with pytest.raises(IndexError, match="^normalize: "):  # was named norm
         F.normalize(gg.tensor(2.0), dim=1)
+
+
+def test_batch_norm_takes_weight_and_bias_of_any_shape_holding_one_value_per_channel():
+    """torch checks weight / bias by their element count (a 0-d weight for one channel, a
+    (3, 1) one for three); running statistics must be 1-D there and here. (torch's own backward
+    fails for a 0-d weight; gpugrad's gradient takes the weight's shape.)"""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for channels, wshape in ((1, ()), (1, (1, 1)), (3, (3, 1))):
+        x = rng.standard_normal((4, channels))
+        w, b = rng.standard_normal(wshape) + 2, rng.standard_normal(wshape)
+        outs = [lib.nn.functional.batch_norm(
+            lib.tensor(x), lib.zeros(channels, dtype=lib.float64),
+            lib.ones(channels, dtype=lib.float64), lib.tensor(w), lib.tensor(b)).numpy()
+            for lib in (torch, gg)]
+        np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)
+        wt = gg.tensor(w, requires_grad=True)
+        gg.nn.functional.batch_norm(gg.tensor(x), gg.zeros(channels, dtype=gg.float64),
+                                    gg.ones(channels, dtype=gg.float64), wt).sum().backward()
+        assert wt.grad.shape == wshape
+    with pytest.raises(RuntimeError, match="running_mean must be 1-D"):
+        gg.nn.functional.batch_norm(gg.ones(4, 1), gg.zeros(1, 1), gg.ones(1))

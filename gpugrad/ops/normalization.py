@@ -66,10 +66,15 @@ def batch_norm(
         ("weight", weight),
         ("bias", bias),
     ):
-        if t is not None and tuple(t.shape) != (channels,):
+        if t is not None and t.numel() != channels:
             raise RuntimeError(
                 f"batch_norm: {name} should contain {channels} elements not {t.numel()}"
             )
+        if t is not None and name.startswith("running") and t.ndim != 1:
+            raise RuntimeError(f"batch_norm: {name} must be 1-D, got shape {tuple(t.shape)}")
+    # as torch, weight and bias may have any shape holding one value per channel
+    weight = None if weight is None else S.reshape(weight, channels)
+    bias = None if bias is None else S.reshape(bias, channels)
     dims = (0, *range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:
