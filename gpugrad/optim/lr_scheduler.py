@@ -604,17 +604,8 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
             self.use_beta1 = "betas" in optimizer.defaults
-            highs = _per_group("max_momentum", optimizer, max_momentum)
-            lows = _per_group("base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for group, high, low in zip(optimizer.param_groups, highs, lows, strict=True):
-                    _set_momentum(self.optimizer, group, high)
-                    group["max_momentum"], group["base_momentum"] = high, low
+            _start_momentum_cycle(optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -642,6 +633,22 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = end_step
         return lrs
+
+
+def _start_momentum_cycle(optimizer: Optimizer, base_momentum, max_momentum, last_epoch: int):
+    """OneCycleLR's and CyclicLR's momentum (or beta1) range per group, (lows, highs); a fresh
+    schedule starts each group at its high and records both in the group."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+        )
+    lows = _per_group("base_momentum", optimizer, base_momentum)
+    highs = _per_group("max_momentum", optimizer, max_momentum)
+    if last_epoch == -1:
+        for group, low, high in zip(optimizer.param_groups, lows, highs, strict=True):
+            _set_momentum(optimizer, group, high)
+            group["max_momentum"], group["base_momentum"] = high, low
+    return lows, highs
 
 
 def _set_momentum(optimizer: Optimizer, group: dict, value: float) -> None:
@@ -699,18 +706,9 @@ class CyclicLR(LRScheduler):
         self.scale_mode = scale_mode if scale_fn is not None else _CYCLIC_SCALES[mode][1]
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
             self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
-            if last_epoch == -1:
-                for group, low, high in zip(optimizer.param_groups, self.base_momentums,
-                                            self.max_momentums, strict=True):
-                    _set_momentum(optimizer, group, high)
-                    group["max_momentum"], group["base_momentum"] = high, low
+            self.base_momentums, self.max_momentums = _start_momentum_cycle(
+                optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
