@@ -60,8 +60,7 @@ def _sequence_dtype(data):
                 return None  # the plain rules name the unsupported dtype
             this = dtypes.from_numpy(np.dtype(kind))
         elif issubclass(kind, (bool, int, float)):
-            this = (dtypes.bool_, dtypes.int64, dtypes.DEFAULT_FLOAT)[
-                0 if issubclass(kind, bool) else 1 if issubclass(kind, int) else 2]
+            this = dtypes.python_scalar_dtype(kind())  # the type's zero stands for its values
         else:
             return None
         result = this if result is None else dtypes._promote_pair(result, this)

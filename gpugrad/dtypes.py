@@ -84,6 +84,15 @@ def _scalar_category(value) -> int:
     return 2
 
 
+def _category_dtype(category: int) -> dtype:
+    return (bool_, int64, DEFAULT_FLOAT)[category]
+
+
+def python_scalar_dtype(value) -> dtype:
+    """The dtype a Python bool, int or float takes in a tensor: bool, int64, the default float."""
+    return _category_dtype(_scalar_category(value))
+
+
 def _promote_pair(a: dtype, b: dtype) -> dtype:
     if a is b:
         return a
@@ -114,5 +123,5 @@ def result_type(*operands) -> dtype:
             result = zeros
     if scalars >= 0:
         if result is None or scalars > result._category:
-            result = (bool_, int64, DEFAULT_FLOAT)[scalars]
+            result = _category_dtype(scalars)
     return result
