@@ -466,7 +466,8 @@ def hardtanh(
     x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
     """clamp(x, min_val, max_val); the gradient passes only strictly inside, as torch's."""
-    _number("hardtanh", "min_val", min_val), _number("hardtanh", "max_val", max_val)
+    _number("hardtanh", "min_val", min_val)
+    _number("hardtanh", "max_val", max_val)
     if x.array.dtype.kind == "b":
         raise TypeError("hardtanh: bool tensors are not supported (as in torch)")
     if min_val > max_val:
@@ -596,7 +597,8 @@ def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) 
 
 
 def _threshold(x, limit, value):
-    _number("threshold", "threshold", limit), _number("threshold", "value", value)
+    _number("threshold", "threshold", limit)
+    _number("threshold", "value", value)
     if _tensor("threshold", x).array.dtype.kind == "b":
         raise TypeError("threshold: bool tensors are not supported (as in torch)")
     if x.array.dtype.kind != "f":  # as torch: an integer result, value truncated to the dtype
